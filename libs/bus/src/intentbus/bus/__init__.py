@@ -1,0 +1,40 @@
+"""The intentbus bus: connection, topology, provisioning, publishing and consuming."""
+
+from intentbus.bus.connection import BusSettings, connect
+from intentbus.bus.consumer import Ack, Disposition, MessageConsumer, Nak, Term
+from intentbus.bus.positions import LedgerError, LedgerUnavailable, PositionClient
+from intentbus.bus.publisher import PublishFailed, Publisher, publish_with_id
+from intentbus.bus.streams import (
+    ConsumerSpec,
+    StreamSpec,
+    core_streams,
+    ensure_consumer,
+    ensure_stream,
+    provision,
+)
+from intentbus.bus.subjects import InvalidSubjectToken, Topology, check_token
+
+__all__ = [
+    "Ack",
+    "BusSettings",
+    "ConsumerSpec",
+    "Disposition",
+    "InvalidSubjectToken",
+    "LedgerError",
+    "LedgerUnavailable",
+    "MessageConsumer",
+    "Nak",
+    "PublishFailed",
+    "PositionClient",
+    "Publisher",
+    "StreamSpec",
+    "Term",
+    "Topology",
+    "check_token",
+    "connect",
+    "core_streams",
+    "ensure_consumer",
+    "ensure_stream",
+    "provision",
+    "publish_with_id",
+]

@@ -1,0 +1,174 @@
+"""A durable pull-consumer loop: decode, handle, then ack, nak with delay, or terminate.
+
+A message that cannot be decoded or validated is copied to the dead-letter subject with
+its error and terminated, and the loop goes on. A handler that keeps failing is
+dead-lettered on its last delivery, so nothing disappears silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+
+from intentbus.bus.publisher import publish_with_id
+from intentbus.bus.streams import ConsumerSpec, ensure_consumer
+from intentbus.bus.subjects import Topology
+from intentbus.schemas import DeadLetter, decoder, encode
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Acknowledge: the message is done."""
+
+
+@dataclass(frozen=True)
+class Nak:
+    """Ask for redelivery after ``delay_s``."""
+
+    delay_s: float = 1.0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Term:
+    """Stop redelivery and dead-letter the message with ``error``."""
+
+    error: str
+
+
+Disposition = Ack | Nak | Term
+Handler = Callable[[T, Msg], Awaitable[Disposition]]
+KeyOf = Callable[[T], str]
+
+
+class MessageConsumer(Generic[T]):
+    """Consume one durable pull consumer with a typed decoder built once.
+
+    Messages of one fetched batch that share a key (``key_of``) are handled one after
+    another in stream order; different keys run concurrently. Without ``key_of`` the
+    whole batch is handled in order.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        topology: Topology,
+        spec: ConsumerSpec,
+        message_type: type[T],
+        handler: Handler[T],
+        *,
+        key_of: KeyOf[T] | None = None,
+        batch: int = 100,
+        fetch_timeout_s: float = 0.5,
+    ) -> None:
+        self._js = js
+        self._topology = topology
+        self._spec = spec
+        self._decoder = decoder(message_type)
+        self._handler = handler
+        self._key_of = key_of
+        self._batch = batch
+        self._fetch_timeout_s = fetch_timeout_s
+        self.dead_lettered = 0
+        self.handled = 0
+
+    @property
+    def spec(self) -> ConsumerSpec:
+        """Return the consumer's declaration."""
+        return self._spec
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and handle until ``stop`` is set."""
+        await ensure_consumer(self._js, self._spec)
+        sub = await self._js.pull_subscribe_bind(
+            durable=self._spec.durable, stream=self._spec.stream
+        )
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout_s)
+                except NatsTimeoutError:
+                    continue
+                except ConnectionClosedError:
+                    return
+                await self._handle_batch(msgs)
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # connection may already be closed at shutdown
+                log.debug("unsubscribe failed", exc_info=True)
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        decoded: list[tuple[Msg, T]] = []
+        for msg in msgs:
+            try:
+                decoded.append((msg, self._decoder.decode(msg.data)))
+            except msgspec.MsgspecError as exc:
+                await self._dead_letter(msg, f"invalid message: {exc}")
+        if self._key_of is None:
+            for msg, item in decoded:
+                await self._handle_one(msg, item)
+            return
+        lanes: dict[str, list[tuple[Msg, T]]] = {}
+        for msg, item in decoded:
+            lanes.setdefault(self._key_of(item), []).append((msg, item))
+        await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()))
+
+    async def _run_lane(self, lane: list[tuple[Msg, T]]) -> None:
+        for msg, item in lane:
+            await self._handle_one(msg, item)
+
+    async def _handle_one(self, msg: Msg, item: T) -> None:
+        try:
+            outcome = await self._handler(item, msg)
+        except Exception as exc:
+            log.exception("handler failed on %s", msg.subject)
+            if msg.metadata.num_delivered >= self._spec.max_deliver:
+                await self._dead_letter(msg, f"handler failed on last delivery: {exc!r}")
+            else:
+                await msg.nak(delay=min(2.0 ** msg.metadata.num_delivered, 30.0))
+            return
+        self.handled += 1
+        if isinstance(outcome, Ack):
+            await msg.ack()
+        elif isinstance(outcome, Nak):
+            await msg.nak(delay=outcome.delay_s)
+        else:
+            await self._dead_letter(msg, outcome.error)
+
+    async def _dead_letter(self, msg: Msg, error: str) -> None:
+        meta = msg.metadata
+        letter = DeadLetter(
+            subject=msg.subject,
+            stream=meta.stream,
+            stream_seq=meta.sequence.stream,
+            consumer=meta.consumer or self._spec.durable,
+            error=error,
+            received_at=datetime.now(UTC),
+            payload=msg.data.decode("utf-8", errors="replace"),
+            headers=dict(msg.headers or {}),
+        )
+        subject = self._topology.dead_letter_subject(meta.stream, self._spec.durable)
+        try:
+            await publish_with_id(
+                self._js, subject, encode(letter), f"dl-{meta.stream}-{meta.sequence.stream}"
+            )
+        except Exception:
+            log.exception("could not dead-letter %s; leaving it for redelivery", msg.subject)
+            await msg.nak(delay=5.0)
+            return
+        self.dead_lettered += 1
+        await msg.term()

@@ -1,0 +1,71 @@
+"""Client of the ledger's position request/reply API.
+
+The ledger answers on ``ledger.positions.get|list|open`` (under the namespace).
+``get`` waits until the ledger has applied the ``RESULTS`` stream up to
+``min_results_seq`` (read-your-writes), so an executor that just published a result
+sizes the next intent of that position on a view that includes it.
+"""
+
+from __future__ import annotations
+
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from intentbus.bus.subjects import Topology
+from intentbus.schemas import (
+    ListPositions,
+    OpenPosition,
+    Position,
+    PositionQuery,
+    PositionReply,
+    decoder,
+    encode,
+)
+
+
+class LedgerUnavailable(RuntimeError):
+    """Raise when no ledger answered in time; the caller should retry later."""
+
+
+class LedgerError(RuntimeError):
+    """Raise when the ledger answered with an error."""
+
+
+class PositionClient:
+    """Ask the ledger for positions over NATS request/reply."""
+
+    def __init__(self, nc: Client, topology: Topology, *, timeout_s: float = 5.0) -> None:
+        self._nc = nc
+        self._topology = topology
+        self._timeout_s = timeout_s
+        self._decoder = decoder(PositionReply)
+
+    async def _request(self, operation: str, payload: bytes, timeout_s: float) -> PositionReply:
+        try:
+            msg = await self._nc.request(
+                self._topology.ledger_subject(operation), payload, timeout=timeout_s
+            )
+        except (NatsTimeoutError, NoRespondersError) as exc:
+            raise LedgerUnavailable(f"no ledger answered {operation!r}: {exc!r}") from exc
+        reply = self._decoder.decode(msg.data)
+        if reply.error:
+            raise LedgerError(reply.error)
+        return reply
+
+    async def get(self, position_id: str, *, min_results_seq: int = 0) -> Position | None:
+        """Return one position (``None`` when the ledger does not know it)."""
+        query = PositionQuery(position_id=position_id, min_results_seq=min_results_seq)
+        wait_s = query.wait_ms / 1000.0
+        reply = await self._request("get", encode(query), self._timeout_s + wait_s)
+        return reply.positions[0] if reply.positions else None
+
+    async def list(self, *, venue: str | None = None, book_id: str | None = None) -> PositionReply:
+        """Return every position, or those of one venue or book."""
+        query = ListPositions(venue=venue, book_id=book_id)
+        return await self._request("list", encode(query), self._timeout_s)
+
+    async def open(self, request: OpenPosition) -> Position:
+        """Open a position with its allocation; opening it again with the same terms is a no-op."""
+        reply = await self._request("open", encode(request), self._timeout_s)
+        return reply.positions[0]

@@ -1,0 +1,166 @@
+"""Declarative, idempotent provisioning of streams, consumers and KV buckets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from intentbus.bus.subjects import Topology
+
+DAY = 24 * 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSpec:
+    """Declare one stream; provisioning makes the server's config match it."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age_s: float = 30 * DAY
+    max_bytes: int = 8 * 1024**3
+    duplicate_window_s: float = 2 * 3600.0
+    max_msgs_per_subject: int = -1
+    description: str = ""
+
+    def config(self) -> StreamConfig:
+        """Return the nats-py stream config."""
+        return StreamConfig(
+            name=self.name,
+            description=self.description or None,
+            subjects=list(self.subjects),
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_age=self.max_age_s,
+            max_bytes=self.max_bytes,
+            max_msgs_per_subject=self.max_msgs_per_subject,
+            duplicate_window=self.duplicate_window_s,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsumerSpec:
+    """Declare one durable pull consumer."""
+
+    stream: str
+    durable: str
+    filter_subjects: tuple[str, ...]
+    ack_wait_s: float = 30.0
+    max_deliver: int = 20
+    max_ack_pending: int = 1_000
+    deliver_policy: DeliverPolicy = DeliverPolicy.ALL
+    backoff_s: tuple[float, ...] = field(default=())
+
+    def config(self) -> ConsumerConfig:
+        """Return the nats-py consumer config."""
+        single = len(self.filter_subjects) == 1
+        return ConsumerConfig(
+            durable_name=self.durable,
+            deliver_policy=self.deliver_policy,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait_s,
+            max_deliver=self.max_deliver,
+            max_ack_pending=self.max_ack_pending,
+            filter_subject=self.filter_subjects[0] if single else None,
+            filter_subjects=None if single else list(self.filter_subjects),
+            backoff=list(self.backoff_s) or None,
+        )
+
+
+def core_streams(topology: Topology) -> tuple[StreamSpec, ...]:
+    """Return the streams every intentbus system has."""
+    return (
+        StreamSpec(
+            name=topology.intents_stream,
+            subjects=(topology.intents_filter(),),
+            description="Execution intents, by venue and book",
+        ),
+        StreamSpec(
+            name=topology.results_stream,
+            subjects=(topology.results_filter(),),
+            description="Execution results, by venue and book",
+        ),
+        StreamSpec(
+            name=topology.dead_letter_stream,
+            subjects=(topology.dead_letter_filter(),),
+            description="Messages consumers refused, with the error",
+        ),
+        StreamSpec(
+            name=topology.marks_stream,
+            subjects=(topology.marks_filter(),),
+            max_msgs_per_subject=1,
+            duplicate_window_s=60.0,
+            description="Latest mark price per venue and symbol",
+        ),
+    )
+
+
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> bool:
+    """Create the stream or bring its config in line; return True when anything changed."""
+    wanted = spec.config()
+    try:
+        info = await js.stream_info(spec.name)
+    except NotFoundError:
+        await js.add_stream(config=wanted)
+        return True
+    current = info.config
+    if _stream_matches(current, wanted):
+        return False
+    await js.update_stream(config=wanted)
+    return True
+
+
+def _stream_matches(current: StreamConfig, wanted: StreamConfig) -> bool:
+    keys = ("subjects", "max_age", "max_bytes", "max_msgs_per_subject", "duplicate_window",
+            "storage", "retention", "discard")
+    return all(
+        _normalise(getattr(current, key)) == _normalise(getattr(wanted, key)) for key in keys
+    )
+
+
+def _normalise(value: object) -> object:
+    if isinstance(value, list):
+        return sorted(value)
+    if isinstance(value, float):
+        return round(value, 3)
+    return value
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> bool:
+    """Create the durable consumer or update it; return True when anything changed.
+
+    ``pull_subscribe(durable=...)`` silently ignores a changed config, so the durable is
+    always (re)declared here through ``add_consumer``, which updates in place.
+    """
+    wanted = spec.config()
+    try:
+        info = await js.consumer_info(spec.stream, spec.durable)
+    except NotFoundError:
+        await js.add_consumer(spec.stream, config=wanted)
+        return True
+    current = info.config
+    keys = ("filter_subject", "filter_subjects", "ack_wait", "max_deliver", "max_ack_pending")
+    if all(_normalise(getattr(current, k)) == _normalise(getattr(wanted, k)) for k in keys):
+        return False
+    await js.add_consumer(spec.stream, config=wanted)
+    return True
+
+
+async def provision(js: JetStreamContext, topology: Topology) -> list[str]:
+    """Provision the core streams; return the names of those created or changed."""
+    changed = []
+    for spec in core_streams(topology):
+        if await ensure_stream(js, spec):
+            changed.append(spec.name)
+    return changed

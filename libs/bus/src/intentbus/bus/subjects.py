@@ -1,0 +1,128 @@
+"""Subjects, stream names and bucket names, optionally under a namespace.
+
+Production uses the empty namespace: ``intents.<venue>.<book>``, stream ``INTENTS``.
+A namespace (tests, tenants) prefixes every subject (``ns.intents...``) and every stream
+or bucket name (``NS_INTENTS``), so several systems share one server without overlap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_-]{0,32}$")
+
+
+class InvalidSubjectToken(ValueError):
+    """Raise when a venue, book or other id cannot be a subject token."""
+
+
+def check_token(kind: str, value: str) -> str:
+    """Return ``value`` if it is a safe subject token, else raise with a clear message."""
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise InvalidSubjectToken(
+            f"{kind} {value!r} is not a safe subject token: use 1-64 of letters, digits, "
+            "'_', '-', '=' (no '.', '*', '>' or whitespace)"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Name every subject, stream, consumer and bucket the system uses."""
+
+    namespace: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAMESPACE.fullmatch(self.namespace):
+            raise InvalidSubjectToken(
+                f"namespace {self.namespace!r} must be up to 32 letters, digits, '_' or '-'"
+            )
+
+    @classmethod
+    def from_env(cls, namespace: str | None = None) -> Topology:
+        """Use ``namespace`` or ``INTENTBUS_NAMESPACE`` (empty for production names)."""
+        return cls(namespace if namespace is not None else os.environ.get("INTENTBUS_NAMESPACE", ""))
+
+    def _subject(self, *tokens: str) -> str:
+        prefix = f"{self.namespace}." if self.namespace else ""
+        return prefix + ".".join(tokens)
+
+    def _name(self, base: str) -> str:
+        return f"{self.namespace.upper().replace('-', '_')}_{base}" if self.namespace else base
+
+    # streams -----------------------------------------------------------------
+    @property
+    def intents_stream(self) -> str:
+        """Return the name of the stream holding every intent."""
+        return self._name("INTENTS")
+
+    @property
+    def results_stream(self) -> str:
+        """Return the name of the stream holding every result."""
+        return self._name("RESULTS")
+
+    @property
+    def dead_letter_stream(self) -> str:
+        """Return the name of the stream holding refused messages."""
+        return self._name("DEADLETTER")
+
+    @property
+    def marks_stream(self) -> str:
+        """Return the name of the stream holding mark prices (last per symbol)."""
+        return self._name("MARKS")
+
+    def bucket(self, base: str) -> str:
+        """Return the name of a KV bucket."""
+        return self._name(check_token("bucket", base))
+
+    # subjects ----------------------------------------------------------------
+    def intents_subject(self, venue: str, book: str) -> str:
+        """Return the subject intents for ``venue``/``book`` are published on."""
+        return self._subject("intents", check_token("venue", venue), check_token("book", book))
+
+    def results_subject(self, venue: str, book: str) -> str:
+        """Return the subject results for ``venue``/``book`` are published on."""
+        return self._subject("results", check_token("venue", venue), check_token("book", book))
+
+    def intents_filter(self, venue: str | None = None, book: str | None = None) -> str:
+        """Return the filter for all intents, one venue's, or one book's."""
+        if venue is None:
+            return self._subject("intents", ">")
+        if book is None:
+            return self._subject("intents", check_token("venue", venue), ">")
+        return self.intents_subject(venue, book)
+
+    def results_filter(self, venue: str | None = None, book: str | None = None) -> str:
+        """Return the filter for all results, one venue's, or one book's."""
+        if venue is None:
+            return self._subject("results", ">")
+        if book is None:
+            return self._subject("results", check_token("venue", venue), ">")
+        return self.results_subject(venue, book)
+
+    def dead_letter_subject(self, stream: str, consumer: str) -> str:
+        """Return the dead-letter subject for messages ``consumer`` of ``stream`` refused."""
+        return self._subject(
+            "deadletter", check_token("stream", stream), check_token("consumer", consumer)
+        )
+
+    def dead_letter_filter(self) -> str:
+        """Return the filter for every dead letter."""
+        return self._subject("deadletter", ">")
+
+    def marks_subject(self, venue: str, symbol: str) -> str:
+        """Return the subject the mark prices of ``symbol`` on ``venue`` go to."""
+        return self._subject("marks", check_token("venue", venue), check_token("symbol", symbol))
+
+    def marks_filter(self, venue: str | None = None) -> str:
+        """Return the filter for every mark, or one venue's."""
+        if venue is None:
+            return self._subject("marks", ">")
+        return self._subject("marks", check_token("venue", venue), ">")
+
+    def ledger_subject(self, operation: str) -> str:
+        """Return the request/reply subject of a ledger operation (``get``, ``list``, ``open``)."""
+        return self._subject("ledger", "positions", check_token("operation", operation))

@@ -1,0 +1,44 @@
+"""The ``intentbus`` command; each installed member adds its subcommands.
+
+A member registers ``register(app: typer.Typer) -> None`` under the
+``intentbus.commands`` entry-point group, so an image holding only one service offers
+only the commands it can run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib.metadata import entry_points
+
+import typer
+
+COMMAND_GROUP = "intentbus.commands"
+
+
+def build_app() -> typer.Typer:
+    """Build the root command with every installed member's subcommands."""
+    app = typer.Typer(
+        name="intentbus",
+        help="Turn portfolio-manager intents into trades over NATS JetStream.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_show_locals=False,
+    )
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        register = entry.load()
+        register(app)
+    return app
+
+
+def main() -> None:
+    """Run the command line."""
+    logging.basicConfig(
+        level=os.environ.get("INTENTBUS_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    build_app()()
+
+
+if __name__ == "__main__":
+    main()

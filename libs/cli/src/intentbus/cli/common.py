@@ -1,0 +1,79 @@
+"""Options and helpers every command shares."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import typer
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from rich.console import Console
+
+from intentbus.bus import BusSettings, Topology, connect, provision
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+NatsUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--nats-url",
+        envvar="NATS_URL",
+        help="NATS server URL(s), comma separated. Credentials come from NATS_USER/"
+        "NATS_PASSWORD(_FILE), NATS_TOKEN(_FILE), NATS_CREDS or NATS_TLS_*.",
+        show_default="nats://127.0.0.1:4222",
+    ),
+]
+NamespaceOption = Annotated[
+    str,
+    typer.Option(
+        "--namespace",
+        envvar="INTENTBUS_NAMESPACE",
+        help="Prefix of every subject, stream and bucket (empty in production).",
+    ),
+]
+
+
+@dataclass
+class BusSession:
+    """An open connection with JetStream and the topology in use."""
+
+    nc: Client
+    js: JetStreamContext
+    topology: Topology
+
+
+@asynccontextmanager
+async def bus_session(
+    nats_url: str | None, namespace: str, *, name: str, provision_streams: bool = True
+) -> AsyncIterator[BusSession]:
+    """Connect, provision the core streams (idempotent), and drain on exit."""
+    nc = await connect(BusSettings.from_env(nats_url, name=name))
+    try:
+        js = nc.jetstream()
+        topology = Topology(namespace)
+        if provision_streams:
+            await provision(js, topology)
+        yield BusSession(nc=nc, js=js, topology=topology)
+    finally:
+        await nc.drain()
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; turn Ctrl-C into a clean exit."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a clear error and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)

@@ -1,0 +1,65 @@
+"""JSON codec for the contract: one encoder, typed decoders built once."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+from intentbus.schemas.intent import ExecutionIntent
+from intentbus.schemas.operational import DeadLetter, Mark
+from intentbus.schemas.plan import ExecutionPlan, Skip
+from intentbus.schemas.position import (
+    ListPositions,
+    OpenPosition,
+    Position,
+    PositionQuery,
+    PositionReply,
+)
+from intentbus.schemas.result import ExecutionResult
+
+T = TypeVar("T")
+
+MESSAGE_TYPES: dict[str, type[msgspec.Struct]] = {
+    "ExecutionIntent": ExecutionIntent,
+    "ExecutionPlan": ExecutionPlan,
+    "Skip": Skip,
+    "ExecutionResult": ExecutionResult,
+    "Position": Position,
+    "PositionQuery": PositionQuery,
+    "OpenPosition": OpenPosition,
+    "ListPositions": ListPositions,
+    "PositionReply": PositionReply,
+    "DeadLetter": DeadLetter,
+    "Mark": Mark,
+}
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+ValidationError = msgspec.ValidationError
+DecodeError = msgspec.DecodeError
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """Encode a message as JSON."""
+    return _encoder.encode(message)
+
+
+def decoder(message_type: type[T]) -> msgspec.json.Decoder[T]:
+    """Return the cached typed decoder of a message type."""
+    found = _decoders.get(message_type)
+    if found is None:
+        found = msgspec.json.Decoder(message_type)
+        _decoders[message_type] = found
+    return found
+
+
+def decode(data: bytes | str, message_type: type[T]) -> T:
+    """Decode and validate JSON into ``message_type``; raise ``msgspec.MsgspecError``."""
+    return decoder(message_type).decode(data)
+
+
+def validated(message: T) -> T:
+    """Return ``message`` after checking every field constraint, as a decoder would."""
+    return decode(_encoder.encode(message), type(message))

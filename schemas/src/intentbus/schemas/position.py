@@ -1,0 +1,79 @@
+"""Positions as kept by the ledger, and the request/reply messages that read or open them."""
+
+from __future__ import annotations
+
+import msgspec
+
+from intentbus.schemas.enums import Direction
+from intentbus.schemas.fields import (
+    Identifier,
+    NonNegative,
+    Positive,
+    SubjectToken,
+    Symbol,
+    Timestamp,
+)
+
+POSITION_TAG = "intentbus.position.v1"
+
+
+class Position(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag=POSITION_TAG):
+    """Give the ledger's view of one position.
+
+    ``size`` is the absolute size in tokens; ``direction`` says which way it points.
+    ``results_seq`` is the last ``RESULTS`` stream sequence the ledger had applied when it
+    produced this view (read-your-writes: see :class:`PositionQuery`).
+    """
+
+    position_id: Identifier
+    venue: SubjectToken
+    book_id: SubjectToken
+    token_contract: Symbol
+    direction: Direction
+    allocation_usd: NonNegative
+    size: NonNegative = 0.0
+    avg_entry_price: NonNegative = 0.0
+    realized_pnl_usd: float = 0.0
+    fees_usd: float = 0.0
+    results_applied: int = 0
+    results_seq: int = 0
+    updated_at: Timestamp | None = None
+
+    @property
+    def is_flat(self) -> bool:
+        """Say whether the position holds nothing."""
+        return self.size <= 0.0
+
+
+class PositionQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask the ledger for a position once it has applied ``RESULTS`` up to ``min_results_seq``."""
+
+    position_id: Identifier
+    min_results_seq: int = 0
+    wait_ms: int = 2_000
+
+
+class OpenPosition(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask the ledger to open (register) a position with its allocation."""
+
+    position_id: Identifier
+    venue: SubjectToken
+    book_id: SubjectToken
+    token_contract: Symbol
+    direction: Direction = Direction.LONG
+    allocation_usd: Positive = 1_000.0
+
+
+class ListPositions(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask the ledger for every position, optionally of one venue or book."""
+
+    venue: SubjectToken | None = None
+    book_id: SubjectToken | None = None
+
+
+class PositionReply(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer a position request: the positions, or an error an operator can read."""
+
+    positions: tuple[Position, ...] = ()
+    error: str | None = None
+    results_seq: int = 0
