@@ -14,16 +14,15 @@ SubjectToken = Annotated[
     str,
     Meta(
         pattern=SUBJECT_TOKEN_PATTERN,
-        description="Subject-safe token: letters, digits, '_', '-', '='; no '.', '*', '>' or spaces.",
+        description="Subject-safe token: letters, digits, '_', '-', '='; "
+        "no '.', '*', '>' or spaces.",
     ),
 ]
 Identifier = Annotated[
     str,
     Meta(pattern=ID_PATTERN, description="Non-empty, subject- and KV-key-safe identifier."),
 ]
-Symbol = Annotated[
-    str, Meta(pattern=r"^\S{1,128}$", description="Venue symbol or token contract.")
-]
+Symbol = Annotated[str, Meta(pattern=r"^\S{1,128}$", description="Venue symbol or token contract.")]
 Fraction = Annotated[float, Meta(ge=0.0, le=1.0)]
 Priority = Annotated[int, Meta(ge=0, le=100)]
 Bps = Annotated[int, Meta(ge=0, le=10_000)]

@@ -81,8 +81,20 @@ def from_spec_dict(
     Required keys are those the spec's ``from_dict`` indexes directly; a missing or
     invalid one raises :class:`LegacyConversionError` naming it.
     """
-    required = ("action", "size_frac", "urgency", "priority", "state", "a_final", "e_final",
-                "position_id", "token_contract", "token_chain", "book_id", "timeframe")
+    required = (
+        "action",
+        "size_frac",
+        "urgency",
+        "priority",
+        "state",
+        "a_final",
+        "e_final",
+        "position_id",
+        "token_contract",
+        "token_chain",
+        "book_id",
+        "timeframe",
+    )
     missing = [key for key in required if key not in data]
     if missing:
         raise LegacyConversionError(f"missing required field(s): {', '.join(missing)}")
@@ -160,8 +172,12 @@ def from_plan_actions_v4(
     if "size_frac" not in decision:
         raise LegacyConversionError("missing required field: size_frac")
     merged["size_frac"] = decision["size_frac"]
-    missing = [key for key, value in merged.items() if value is None and key in (
-        "position_id", "token_contract", "token_chain", "book_id", "timeframe")]
+    missing = [
+        key
+        for key, value in merged.items()
+        if value is None
+        and key in ("position_id", "token_contract", "token_chain", "book_id", "timeframe")
+    ]
     if missing:
         raise LegacyConversionError(f"missing required field(s): {', '.join(missing)}")
     return from_spec_dict(merged, intent_id=intent_id, created_at=created_at, ttl=ttl)

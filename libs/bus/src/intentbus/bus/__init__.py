@@ -3,7 +3,7 @@
 from intentbus.bus.connection import BusSettings, connect
 from intentbus.bus.consumer import Ack, Disposition, MessageConsumer, Nak, Term
 from intentbus.bus.positions import LedgerError, LedgerUnavailable, PositionClient
-from intentbus.bus.publisher import PublishFailed, Publisher, publish_with_id
+from intentbus.bus.publisher import Publisher, PublishFailed, publish_with_id
 from intentbus.bus.streams import (
     ConsumerSpec,
     StreamSpec,
@@ -24,8 +24,8 @@ __all__ = [
     "LedgerUnavailable",
     "MessageConsumer",
     "Nak",
-    "PublishFailed",
     "PositionClient",
+    "PublishFailed",
     "Publisher",
     "StreamSpec",
     "Term",

@@ -29,7 +29,11 @@ class BusSettings:
 
     @classmethod
     def from_env(
-        cls, url: str | None = None, *, name: str = "intentbus", env: Mapping[str, str] | None = None
+        cls,
+        url: str | None = None,
+        *,
+        name: str = "intentbus",
+        env: Mapping[str, str] | None = None,
     ) -> BusSettings:
         """Read settings from ``NATS_*`` variables; ``url`` overrides ``NATS_URL``."""
         source = os.environ if env is None else env

@@ -139,7 +139,7 @@ class MessageConsumer(Generic[T]):
             if msg.metadata.num_delivered >= self._spec.max_deliver:
                 await self._dead_letter(msg, f"handler failed on last delivery: {exc!r}")
             else:
-                await msg.nak(delay=min(2.0 ** msg.metadata.num_delivered, 30.0))
+                await msg.nak(delay=min(2.0**msg.metadata.num_delivered, 30.0))
             return
         self.handled += 1
         if isinstance(outcome, Ack):

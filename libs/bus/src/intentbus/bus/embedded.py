@@ -65,9 +65,18 @@ class EmbeddedNatsServer:
             old.unlink()
         log_path = self._dir / "nats-server.log"
         args = [
-            find_nats_server(), "-js", "-a", "127.0.0.1", "-p", str(port),
-            "-sd", str(self._dir / "store"), "--ports_file_dir", str(ports_dir),
-            "-l", str(log_path),
+            find_nats_server(),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-sd",
+            str(self._dir / "store"),
+            "--ports_file_dir",
+            str(ports_dir),
+            "-l",
+            str(log_path),
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ports_file = ports_dir / f"nats-server_{self._proc.pid}.ports"

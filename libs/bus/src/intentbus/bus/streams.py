@@ -122,8 +122,16 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> bool:
 
 
 def _stream_matches(current: StreamConfig, wanted: StreamConfig) -> bool:
-    keys = ("subjects", "max_age", "max_bytes", "max_msgs_per_subject", "duplicate_window",
-            "storage", "retention", "discard")
+    keys = (
+        "subjects",
+        "max_age",
+        "max_bytes",
+        "max_msgs_per_subject",
+        "duplicate_window",
+        "storage",
+        "retention",
+        "discard",
+    )
     return all(
         _normalise(getattr(current, key)) == _normalise(getattr(wanted, key)) for key in keys
     )

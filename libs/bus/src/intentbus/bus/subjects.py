@@ -44,7 +44,9 @@ class Topology:
     @classmethod
     def from_env(cls, namespace: str | None = None) -> Topology:
         """Use ``namespace`` or ``INTENTBUS_NAMESPACE`` (empty for production names)."""
-        return cls(namespace if namespace is not None else os.environ.get("INTENTBUS_NAMESPACE", ""))
+        return cls(
+            namespace if namespace is not None else os.environ.get("INTENTBUS_NAMESPACE", "")
+        )
 
     def _subject(self, *tokens: str) -> str:
         prefix = f"{self.namespace}." if self.namespace else ""

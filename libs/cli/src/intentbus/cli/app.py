@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from importlib.metadata import entry_points
 
 import typer
@@ -26,7 +27,12 @@ def build_app() -> typer.Typer:
         pretty_exceptions_show_locals=False,
     )
     for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
-        register = entry.load()
+        try:
+            register = entry.load()
+        except ImportError as exc:
+            # One broken member must not take every other command down with it.
+            print(f"intentbus: commands of {entry.value!r} unavailable: {exc}", file=sys.stderr)
+            continue
         register(app)
     return app
 

@@ -1,9 +1,210 @@
-"""Operator commands: publish, tail."""
+"""Operator commands: ``publish`` intents and ``tail`` intents, results or dead letters."""
 
 from __future__ import annotations
 
+import sys
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
 import typer
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import DeliverPolicy
+from rich.progress import Progress
+from rich.table import Table
+
+from intentbus.bus import InvalidSubjectToken, Publisher, PublishFailed
+from intentbus.cli.common import (
+    NamespaceOption,
+    NatsUrlOption,
+    bus_session,
+    console,
+    fail,
+    run,
+)
+from intentbus.cli.intents_input import parse_lines
+from intentbus.cli.tables import print_row_header, row_for
+from intentbus.schemas import ActionType, ExecutionIntent, Urgency, build_intent
+
+
+class TailWhat(StrEnum):
+    """Streams ``tail`` can follow."""
+
+    INTENTS = "intents"
+    RESULTS = "results"
+    DEADLETTER = "deadletter"
+
+
+def publish(
+    action: Annotated[ActionType | None, typer.Option(help="Action (not hold).")] = None,
+    size_frac: Annotated[float, typer.Option(help="Fraction in [0, 1].")] = 0.0,
+    position: Annotated[str | None, typer.Option(help="Position id.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Token contract / venue symbol.")] = None,
+    venue: Annotated[str | None, typer.Option(help="Venue namespace (token_chain).")] = None,
+    book: Annotated[str | None, typer.Option(help="Book id.")] = None,
+    urgency: Annotated[Urgency, typer.Option()] = Urgency.MEDIUM,
+    priority: Annotated[int, typer.Option(help="0..100.")] = 50,
+    ttl: Annotated[float, typer.Option(help="Seconds until the intent expires.")] = 60.0,
+    reduce_only: Annotated[bool, typer.Option("--reduce-only")] = False,
+    post_only: Annotated[bool, typer.Option("--post-only")] = False,
+    max_slippage_bps: Annotated[int | None, typer.Option()] = None,
+    max_leverage: Annotated[float | None, typer.Option()] = None,
+    reason: Annotated[list[str] | None, typer.Option(help="Reason code (repeatable).")] = None,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", "-f", help="JSON Lines of intents; '-' reads standard input."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Publish the valid lines even when some are invalid.")
+    ] = False,
+    nats_url: NatsUrlOption = None,
+    namespace: NamespaceOption = "",
+) -> None:
+    """Publish one intent from flags, or many from JSON Lines (all validated first)."""
+    if file is not None:
+        intents = _intents_from_file(file, skip_invalid)
+    else:
+        missing = [
+            name
+            for name, value in (
+                ("--action", action),
+                ("--position", position),
+                ("--symbol", symbol),
+                ("--venue", venue),
+                ("--book", book),
+            )
+            if value is None
+        ]
+        if missing:
+            raise fail(f"missing {', '.join(missing)} (or give --file)")
+        try:
+            intents = [
+                build_intent(
+                    action=action or ActionType.ADD,
+                    size_frac=size_frac,
+                    position_id=position or "",
+                    token_contract=symbol or "",
+                    token_chain=venue or "",
+                    book_id=book or "",
+                    urgency=urgency,
+                    priority=priority,
+                    ttl=timedelta(seconds=ttl),
+                    reduce_only=reduce_only,
+                    post_only=post_only,
+                    max_slippage_bps=max_slippage_bps,
+                    max_leverage=max_leverage,
+                    reason_codes=tuple(reason or ()),
+                )
+            ]
+        except (ValueError, msgspec.MsgspecError) as exc:
+            raise fail(f"invalid intent: {exc}") from None
+    run(_publish_all(intents, nats_url, namespace))
+
+
+def _intents_from_file(file: str, skip_invalid: bool) -> list[ExecutionIntent]:
+    try:
+        lines = sys.stdin.readlines() if file == "-" else Path(file).read_text().splitlines()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    intents, errors, holds = parse_lines(lines)
+    if errors:
+        table = Table(title="Invalid lines", title_style="bold red")
+        table.add_column("line", justify="right")
+        table.add_column("error")
+        for item in errors:
+            table.add_row(str(item.line), item.error)
+        console.print(table)
+        if not skip_invalid:
+            raise fail(f"{len(errors)} invalid line(s): nothing was published")
+    if holds:
+        console.print(f"{holds} hold decision(s) dropped: HOLD is never published")
+    return intents
+
+
+async def _publish_all(intents: list[ExecutionIntent], nats_url: str | None, ns: str) -> None:
+    table = Table(title="Published intents")
+    for column in ("intent", "subject", "action", "size_frac", "stream seq", "duplicate"):
+        table.add_column(column)
+    async with bus_session(nats_url, ns, name="intentbus-publish") as bus:
+        publisher = Publisher(bus.js, bus.topology)
+        with Progress(console=console, transient=True, disable=len(intents) < 50) as progress:
+            task = progress.add_task("publishing", total=len(intents))
+            for intent in intents:
+                try:
+                    ack = await publisher.intent(intent)
+                except (InvalidSubjectToken, PublishFailed) as exc:
+                    raise fail(f"intent {intent.intent_id}: {exc}") from None
+                subject = bus.topology.intents_subject(intent.token_chain, intent.book_id)
+                table.add_row(
+                    intent.intent_id,
+                    subject,
+                    intent.action.value,
+                    f"{intent.size_frac:g}",
+                    str(ack.seq),
+                    "yes" if ack.duplicate else "no",
+                )
+                progress.advance(task)
+    console.print(table)
+
+
+def tail(
+    what: Annotated[TailWhat, typer.Argument(help="intents, results or deadletter")],
+    all_: Annotated[bool, typer.Option("--all", help="Start at the first message.")] = False,
+    limit: Annotated[int, typer.Option(help="Stop after N messages (0: follow).")] = 0,
+    idle_exit: Annotated[
+        float, typer.Option(help="Stop after this many idle seconds (0: never).")
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each message's JSON.")] = False,
+    nats_url: NatsUrlOption = None,
+    namespace: NamespaceOption = "",
+) -> None:
+    """Follow a stream, one row per message."""
+    run(_tail(what, all_, limit, idle_exit, as_json, nats_url, namespace))
+
+
+async def _tail(
+    what: TailWhat,
+    all_: bool,
+    limit: int,
+    idle_exit: float,
+    as_json: bool,
+    nats_url: str | None,
+    ns: str,
+) -> None:
+    async with bus_session(nats_url, ns, name="intentbus-tail") as bus:
+        topology = bus.topology
+        stream, subject = {
+            TailWhat.INTENTS: (topology.intents_stream, topology.intents_filter()),
+            TailWhat.RESULTS: (topology.results_stream, topology.results_filter()),
+            TailWhat.DEADLETTER: (topology.dead_letter_stream, topology.dead_letter_filter()),
+        }[what]
+        sub = await bus.js.subscribe(
+            subject,
+            stream=stream,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL if all_ else DeliverPolicy.NEW,
+        )
+        if not as_json:
+            print_row_header(what.value)
+        seen = 0
+        while limit == 0 or seen < limit:
+            try:
+                msg = await sub.next_msg(timeout=idle_exit or 3600.0)
+            except NatsTimeoutError:
+                if idle_exit:
+                    break
+                continue
+            seen += 1
+            if as_json:
+                console.print_json(msg.data.decode())
+            else:
+                console.print(row_for(what.value, msg.data, msg.subject))
+        await sub.unsubscribe()
 
 
 def register(app: typer.Typer) -> None:
     """Add the operator commands."""
+    app.command()(publish)
+    app.command()(tail)

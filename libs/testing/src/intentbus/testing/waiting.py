@@ -23,7 +23,9 @@ async def wait_for(
     value = await probe()
     while not until(value):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {value!r}")
+            raise AssertionError(
+                f"timed out after {timeout_s}s waiting for {what}; last: {value!r}"
+            )
         await asyncio.sleep(interval_s)
         value = await probe()
     return value
