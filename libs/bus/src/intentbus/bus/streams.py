@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
@@ -21,14 +22,25 @@ from intentbus.bus.subjects import Topology
 DAY = 24 * 3600.0
 
 
+def _env_float(name: str, default: float) -> float:
+    # A byte limit reserves that much of the server's store up front, so the default is
+    # age-only; operators bound bytes per deployment with INTENTBUS_STREAM_MAX_BYTES.
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else float(raw)
+
+
 @dataclass(frozen=True, kw_only=True)
 class StreamSpec:
     """Declare one stream; provisioning makes the server's config match it."""
 
     name: str
     subjects: tuple[str, ...]
-    max_age_s: float = 30 * DAY
-    max_bytes: int = 8 * 1024**3
+    max_age_s: float = field(
+        default_factory=lambda: _env_float("INTENTBUS_STREAM_MAX_AGE_S", 30 * DAY)
+    )
+    max_bytes: int = field(
+        default_factory=lambda: int(_env_float("INTENTBUS_STREAM_MAX_BYTES", -1))
+    )
     duplicate_window_s: float = 2 * 3600.0
     max_msgs_per_subject: int = -1
     description: str = ""

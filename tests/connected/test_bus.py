@@ -1,0 +1,188 @@
+"""The bus against a real nats-server: provisioning, dedup, the consumer loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TypeVar
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from intentbus.bus import (
+    Ack,
+    ConsumerSpec,
+    Disposition,
+    MessageConsumer,
+    Nak,
+    Publisher,
+    Term,
+    Topology,
+    core_streams,
+    ensure_consumer,
+    ensure_stream,
+    provision,
+)
+from intentbus.bus.streams import StreamSpec
+from intentbus.schemas import DeadLetter, ExecutionIntent, build_intent, decode, encode
+from intentbus.testing import wait_for
+
+T = TypeVar("T")
+
+
+def _intent(topology: Topology, n: int = 0, **extra: object) -> ExecutionIntent:
+    return build_intent(
+        action="add",
+        size_frac=0.1,
+        position_id=f"p{n}",
+        token_contract="BTC",
+        token_chain="paper",
+        book_id="main",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _spec(topology: Topology, durable: str = "worker") -> ConsumerSpec:
+    return ConsumerSpec(
+        stream=topology.intents_stream,
+        durable=durable,
+        filter_subjects=(topology.intents_filter("paper"),),
+        ack_wait_s=5,
+        max_deliver=3,
+    )
+
+
+async def test_provisioning_twice_changes_nothing(js: JetStreamContext, topology: Topology) -> None:
+    assert await provision(js, topology) == []
+    spec = _spec(topology)
+    assert await ensure_consumer(js, spec) is True
+    assert await ensure_consumer(js, spec) is False
+    info = await js.stream_info(topology.intents_stream)
+    assert info.config.subjects == [topology.intents_filter()]
+
+
+async def test_changed_stream_config_is_applied(js: JetStreamContext, topology: Topology) -> None:
+    original = core_streams(topology)[0]
+    changed = StreamSpec(name=original.name, subjects=original.subjects, max_age_s=3 * 86400.0)
+    assert await ensure_stream(js, changed) is True
+    info = await js.stream_info(original.name)
+    assert info.config.max_age == 3 * 86400.0
+    assert await ensure_stream(js, changed) is False
+
+
+async def test_same_intent_id_is_stored_once(js: JetStreamContext, topology: Topology) -> None:
+    publisher = Publisher(js, topology)
+    intent = _intent(topology)
+    first = await publisher.intent(intent)
+    second = await publisher.intent(intent)
+    assert second.duplicate is True
+    assert second.seq == first.seq
+    info = await js.stream_info(topology.intents_stream)
+    assert info.state.messages == 1
+
+
+async def test_bad_messages_are_dead_lettered_and_the_loop_goes_on(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    subject = topology.intents_subject("paper", "main")
+    good = _intent(topology, 1)
+    out_of_range = json.loads(encode(_intent(topology, 2)))
+    out_of_range["size_frac"] = 1.5
+    await js.publish(subject, b"{not json", headers={"Nats-Msg-Id": "garbage"})
+    await js.publish(subject, json.dumps(out_of_range).encode(), headers={"Nats-Msg-Id": "oor"})
+    await Publisher(js, topology).intent(good)
+
+    handled: list[str] = []
+
+    async def handle(intent: ExecutionIntent, msg: Msg) -> Disposition:
+        handled.append(intent.intent_id)
+        return Ack()
+
+    consumer = MessageConsumer(js, topology, _spec(topology), ExecutionIntent, handle)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+
+    async def letters() -> list[DeadLetter]:
+        info = await js.stream_info(topology.dead_letter_stream)
+        found = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            if info.state.messages:
+                raw = await js.get_msg(topology.dead_letter_stream, seq)
+                found.append(decode(raw.data or b"", DeadLetter))
+        return found
+
+    dead = await wait_for(letters, until=lambda d: len(d) == 2, what="two dead letters")
+    await wait_for(lambda: _value(handled), until=lambda h: h == [good.intent_id], what="good")
+    stop.set()
+    await task
+    errors = sorted(letter.error for letter in dead)
+    assert "size_frac" in errors[0] or "size_frac" in errors[1]
+    assert any("JSON" in e or "json" in e.lower() for e in errors)
+    assert {letter.payload for letter in dead} >= {"{not json"}
+    assert all(letter.stream == topology.intents_stream for letter in dead)
+    assert consumer.dead_lettered == 2
+
+
+async def test_nak_redelivers_and_term_dead_letters(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    publisher = Publisher(js, topology)
+    retried, refused = _intent(topology, 1), _intent(topology, 2)
+    await publisher.intent(retried)
+    await publisher.intent(refused)
+    deliveries: dict[str, int] = {}
+
+    async def handle(intent: ExecutionIntent, msg: Msg) -> Disposition:
+        deliveries[intent.intent_id] = deliveries.get(intent.intent_id, 0) + 1
+        if intent.intent_id == refused.intent_id:
+            return Term("refused by the test")
+        if deliveries[intent.intent_id] == 1:
+            return Nak(delay_s=0.05)
+        return Ack()
+
+    consumer = MessageConsumer(js, topology, _spec(topology), ExecutionIntent, handle)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await wait_for(
+        lambda: _value(dict(deliveries)),
+        until=lambda d: d.get(retried.intent_id) == 2 and d.get(refused.intent_id) == 1,
+        what="one redelivery",
+    )
+    await wait_for(
+        lambda: _value(consumer.dead_lettered), until=lambda n: n == 1, what="dead letter"
+    )
+    stop.set()
+    await task
+    info = await js.consumer_info(topology.intents_stream, "worker")
+    assert info.num_ack_pending == 0
+    assert info.num_pending == 0
+
+
+async def test_handler_crash_is_retried_then_dead_lettered(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    await Publisher(js, topology).intent(_intent(topology))
+    calls = 0
+
+    async def explode(intent: ExecutionIntent, msg: Msg) -> Disposition:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("boom")
+
+    consumer = MessageConsumer(js, topology, _spec(topology), ExecutionIntent, explode)
+    consumer_spec = consumer.spec
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await wait_for(
+        lambda: _value(consumer.dead_lettered),
+        until=lambda n: n == 1,
+        timeout_s=20,
+        what="dead letter after max_deliver",
+    )
+    stop.set()
+    await task
+    assert calls == consumer_spec.max_deliver
+
+
+async def _value(value: T) -> T:
+    return value
