@@ -125,8 +125,8 @@ def _intents_from_file(file: str, skip_invalid: bool) -> list[ExecutionIntent]:
 
 async def _publish_all(intents: list[ExecutionIntent], nats_url: str | None, ns: str) -> None:
     table = Table(title="Published intents")
-    for column in ("intent", "subject", "action", "size_frac", "stream seq", "duplicate"):
-        table.add_column(column)
+    for column in ("intent", "subject", "action", "size_frac", "seq", "dup"):
+        table.add_column(column, no_wrap=column in {"intent", "subject"})
     async with bus_session(nats_url, ns, name="intentbus-publish") as bus:
         publisher = Publisher(bus.js, bus.topology)
         with Progress(console=console, transient=True, disable=len(intents) < 50) as progress:
@@ -138,7 +138,7 @@ async def _publish_all(intents: list[ExecutionIntent], nats_url: str | None, ns:
                     raise fail(f"intent {intent.intent_id}: {exc}") from None
                 subject = bus.topology.intents_subject(intent.token_chain, intent.book_id)
                 table.add_row(
-                    intent.intent_id,
+                    intent.intent_id[:12],
                     subject,
                     intent.action.value,
                     f"{intent.size_frac:g}",
