@@ -42,8 +42,18 @@ async def nc(nats_url: str) -> AsyncIterator[Client]:
 
 
 @pytest_asyncio.fixture
-async def js(nc: Client, topology: Topology) -> JetStreamContext:
-    """Return JetStream with the test topology's streams provisioned."""
+async def js(nc: Client, topology: Topology) -> AsyncIterator[JetStreamContext]:
+    """Return JetStream with the test topology's streams provisioned; remove them after."""
     context = nc.jetstream()
     await provision(context, topology)
-    return context
+    yield context
+    await remove_namespace(context, topology)
+
+
+async def remove_namespace(js: JetStreamContext, topology: Topology) -> None:
+    """Delete every stream and KV bucket of the test's namespace (streams start NS_)."""
+    prefix = topology.intents_stream.removesuffix("INTENTS")
+    for info in await js.streams_info():
+        name = info.config.name or ""
+        if name.startswith(prefix) or name.startswith(f"KV_{prefix}"):
+            await js.delete_stream(name)
