@@ -40,7 +40,14 @@ class EmbeddedNatsServer:
     file, so two servers never race for one port.
     """
 
-    def __init__(self, store_dir: str | None = None, *, start_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        store_dir: str | None = None,
+        *,
+        start_timeout_s: float = 10.0,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self._extra_args = extra_args
         self._own_dir = store_dir is None
         self._dir = Path(store_dir or tempfile.mkdtemp(prefix="intentbus-nats-"))
         self._timeout = start_timeout_s
@@ -77,6 +84,7 @@ class EmbeddedNatsServer:
             str(ports_dir),
             "-l",
             str(log_path),
+            *self._extra_args,
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ports_file = ports_dir / f"nats-server_{self._proc.pid}.ports"
