@@ -1,0 +1,1 @@
+"""The intentbus benchmark suite: raw bus vs pipeline, codec, footprint (``just bench``)."""

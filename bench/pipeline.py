@@ -1,0 +1,186 @@
+"""Pipeline stage: intents -> paper executor -> results -> ledger committed, as processes.
+
+The ledger and the paper executor run through the ``intentbus`` CLI
+(``python -m intentbus.cli.app ledger|executor ...``) in a fresh namespace. This process
+plays the PM: it opens positions through the ledger's request/reply API and publishes
+intents (``publish_async``, ``Nats-Msg-Id`` = intent id), stamping each with
+``time.time_ns()`` at publish (also its ``created_at``). The end point is the ledger's
+commit, read from its SQLite database read-only (:mod:`bench.ledger_probe`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from bench.config import BenchConfig
+from bench.footprint import RssSampler
+from bench.intents import IntentSource, publish_intents
+from bench.ledger_probe import LedgerProbe, ProbeError
+from bench.procs import Child, ChildFailed, stop_all
+from bench.stats import StageFigures, analyse_load, analyse_max
+from intentbus.bus import LedgerUnavailable, PositionClient, Topology, provision
+
+Say = Callable[[str], None]
+PRICES = "BTC:65000,ETH:3200"
+
+
+class PipelineStage:
+    """Run the services, the loads and the max-throughput run; keep footprint windows."""
+
+    def __init__(self, url: str, workdir: Path, cfg: BenchConfig, say: Say) -> None:
+        self.url = url
+        self.workdir = workdir
+        self.cfg = cfg
+        self.say = say
+        self.topology = Topology("bench" + uuid.uuid4().hex[:8])
+        self.db = workdir / "ledger.sqlite3"
+        self.ledger = Child("ledger", workdir)
+        self.executor = Child("executor-paper", workdir)
+        self.probe = LedgerProbe(self.db)
+        self.sent: dict[str, int] = {}
+        self.expected = 0
+        self.sampler: RssSampler | None = None
+        self.probe_error = ""
+
+    @property
+    def children(self) -> list[Child]:
+        """Return the service processes."""
+        return [self.ledger, self.executor]
+
+    async def run(self, extra_pids: dict[str, int]) -> StageFigures:
+        """Run everything; on failure return what ran plus the error."""
+        figures = StageFigures(loads=[])
+        nc = await nats.connect(self.url, name="bench-pm")
+        stop = asyncio.Event()
+        sampler_task: asyncio.Task[None] | None = None
+        try:
+            await self._start_services(nc)
+            pids = {"ledger": self.ledger.pid, "executor": self.executor.pid, **extra_pids}
+            self.sampler = RssSampler(pids)
+            sampler_task = asyncio.create_task(self.sampler.run(stop))
+            await self._measure(nc, figures)
+        except (ChildFailed, ProbeError, LedgerUnavailable, TimeoutError) as exc:
+            figures.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            stop.set()
+            if sampler_task is not None:
+                await sampler_task
+            codes = {child.name: await child.stop() for child in self.children}
+            self.probe.close()
+            await nc.close()
+        bad = {name: code for name, code in codes.items() if code not in (0, None, -15)}
+        if bad and figures.error is None:
+            figures.error = f"services exited with {bad}: see logs in the bench workdir"
+        return figures
+
+    async def _start_services(self, nc: Client) -> None:
+        common = ["--nats-url", self.url, "--namespace", self.topology.namespace]
+        await provision(nc.jetstream(), self.topology)
+        self.say("pipeline: starting ledger and paper executor")
+        await self.ledger.start("intentbus.cli.app", "ledger", "--db", str(self.db), *common)
+        await self.executor.start(
+            "intentbus.cli.app", "executor", "--venue", "paper",
+            "--option", f"prices={PRICES}", *common,
+        )  # fmt: skip
+        positions = PositionClient(nc, self.topology, timeout_s=1.0)
+        deadline = time.monotonic() + 60.0
+        while True:
+            self._check_alive()
+            try:
+                await positions.list()
+                break
+            except LedgerUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        self.source = IntentSource(self.topology, self.cfg.pipeline_positions)
+        for request in self.source.positions:
+            await positions.open(request)
+
+    async def _measure(self, nc: Client, figures: StageFigures) -> None:
+        cfg = self.cfg
+        assert self.sampler is not None
+        js = nc.jetstream(publish_async_max_pending=cfg.max_pending)
+        self.say("pipeline: warm-up (one intent per position, then 500)")
+        await self._publish_and_drain(js, len(self.source.positions), 0.0, 60.0)
+        self.sampler.start_window("idle")
+        await asyncio.sleep(cfg.idle_s)
+        self.sampler.end_window()
+        await self._publish_and_drain(js, 500, 500.0, cfg.drain_timeout_s)
+        for rate in cfg.loads:
+            self.say(f"pipeline: {rate:,.0f}/s for {cfg.warmup_s + cfg.measure_s:g} s")
+            self.sampler.start_window(f"load_{rate:g}")
+            count = cfg.load_count(rate)
+            ids, done = await self._publish_and_drain(js, count, rate, cfg.drain_timeout_s)
+            self.sampler.end_window()
+            figures.loads.append(analyse_load(rate, count, await self._pairs(ids), cfg.warmup_s))
+            if not done:
+                self.say(f"pipeline: {rate:,.0f}/s not sustained; skipping higher loads")
+                break
+        with contextlib.suppress(TimeoutError):
+            await self._drain(cfg.drain_timeout_s)  # a backlog left by an overload
+        count = cfg.pipeline_max_count
+        self.say(f"pipeline: max throughput, {count:,} intents")
+        ids, _ = await self._publish_and_drain(js, count, 0.0, 2 * cfg.drain_timeout_s)
+        figures.max = analyse_max(count, await self._pairs(ids))
+
+    async def _publish_and_drain(
+        self, js: JetStreamContext, count: int, rate: float, timeout_s: float
+    ) -> tuple[list[str], bool]:
+        ids = await publish_intents(js, self.source, count, rate, self.sent)
+        self.expected += count
+        try:
+            await self._drain(timeout_s)
+        except TimeoutError:
+            return ids, False
+        return ids, True
+
+    async def _drain(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._check_alive()
+            committed = await self._count()
+            if committed >= self.expected:
+                return
+            if time.monotonic() > deadline:
+                why = f" ({self.probe_error})" if self.probe_error else ""
+                raise TimeoutError(f"{committed} of {self.expected} results committed{why}")
+            await asyncio.sleep(0.1)
+
+    async def _count(self) -> int:
+        try:
+            return await asyncio.to_thread(self.probe.count)
+        except ProbeError as exc:  # the ledger may create its database lazily
+            self.probe_error = str(exc)
+            return 0
+
+    async def _pairs(self, ids: list[str]) -> list[tuple[int, int]]:
+        committed = await asyncio.to_thread(self.probe.committed)
+        return [(self.sent[i], committed[i]) for i in ids if i in committed]
+
+    def _check_alive(self) -> None:
+        for child in self.children:
+            if not child.running:
+                raise ChildFailed(f"{child.name} exited{child.tail()}")
+
+
+async def run_pipeline(
+    url: str, workdir: Path, cfg: BenchConfig, say: Say, extra_pids: dict[str, int]
+) -> tuple[StageFigures, dict[str, dict[str, float]]]:
+    """Run the pipeline stage; return its figures and peak RSS (MB) per window and service."""
+    stage = PipelineStage(url, workdir, cfg, say)
+    figures = await stage.run(extra_pids)
+    footprint = {} if stage.sampler is None else {
+        window: stage.sampler.peak_mb(window) for window in stage.sampler.peaks
+    }  # fmt: skip
+    await stop_all(stage.children)
+    return figures, footprint

@@ -1,0 +1,152 @@
+"""Show a run as Rich tables and write it as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.stats import TARGETS
+
+LATENCY_FIELDS = (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9"))
+VERDICT_STYLE = {"met": "[green]met[/]", "missed": "[bold red]missed[/]", "n/a": "[yellow]n/a[/]"}
+
+
+def num(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    """Format a figure; a missing one is a dash."""
+    if value is None:
+        return "-"
+    if abs(value) >= 1_000:
+        return f"{value:,.0f}{suffix}"
+    return f"{value:.{digits}f}{suffix}"
+
+
+def _verdicts(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["label"]: row for row in doc["verdicts"]}
+
+
+def bus_table(doc: dict[str, Any]) -> Table:
+    """Return raw baseline vs pipeline: max throughput and latency at each load."""
+    table = Table(title="Bus: raw nats-py chain vs intentbus pipeline (publish -> end)")
+    for header in ("Figure", "Raw baseline", "Pipeline", "Pipeline / raw", "Target", "Verdict"):
+        table.add_column(header, justify="left" if header == "Figure" else "right")
+    raw, pipe = doc.get("raw") or {}, doc.get("pipeline") or {}
+    verdicts = _verdicts(doc)
+    max_row = verdicts[TARGETS["pipeline_max_ratio"].label]
+    table.add_row(
+        "max throughput (msg/s)",
+        num((raw.get("max") or {}).get("rate")),
+        num((pipe.get("max") or {}).get("rate")),
+        num(doc["ratios"]["pipeline_max_ratio"], suffix="x"),
+        max_row["target"],
+        VERDICT_STYLE[max_row["verdict"]],
+    )
+    p99_row = verdicts[TARGETS["pipeline_p99_ratio_1000"].label]
+    pipe_loads = {load["offered_rate"]: load for load in pipe.get("loads", [])}
+    for base in raw.get("loads", []):
+        rate = base["offered_rate"]
+        load = pipe_loads.get(rate)
+        ratios = doc["ratios"]["latency"].get(f"{rate:g}", {})
+        note = ""
+        if load and load["completed"] < load["sent"]:
+            note = f" [red]({load['completed']:,}/{load['sent']:,} done)[/]"
+        for field, name in LATENCY_FIELDS:
+            target = verdict = ""
+            if rate == 1_000.0 and field == "p99_ms":
+                target, verdict = p99_row["target"], VERDICT_STYLE[p99_row["verdict"]]
+            table.add_row(
+                f"{name} at {rate:,.0f}/s (ms){note if field == 'p50_ms' else ''}",
+                num(base["latency"][field]),
+                num(load["latency"][field]) if load else "-",
+                num(ratios.get(field), suffix="x"),
+                target,
+                verdict,
+            )
+        table.add_section()
+    return table
+
+
+def codec_table(doc: dict[str, Any]) -> Table:
+    """Return the codec comparison."""
+    table = Table(title="Codec: one ExecutionIntent, encode + decode")
+    for header in ("Figure", "Spec dataclass + json", "intentbus codec", "Speed-up", "Target",
+                   "Verdict"):  # fmt: skip
+        table.add_column(header, justify="left" if header == "Figure" else "right")
+    codec = doc.get("codec")
+    if not codec:
+        table.add_row("codec stage did not run", "", "", "", "", "")
+        return table
+    row = _verdicts(doc)[TARGETS["codec_ratio"].label]
+    for label, key in (("encode (ns)", "encode_ns"), ("decode (ns)", "decode_ns")):
+        spec, ours = codec[f"spec_{key}"], codec[f"project_{key}"]
+        table.add_row(label, num(spec, 0), num(ours, 0), num(spec / ours, suffix="x"), "", "")
+    table.add_row(
+        "round trip (ns/msg)",
+        num(codec["spec_ns"], 0),
+        num(codec["project_ns"], 0),
+        num(codec["speedup"], suffix="x"),
+        row["target"],
+        VERDICT_STYLE[row["verdict"]],
+    )
+    table.add_row("message size (bytes)", str(codec["spec_bytes"]), str(codec["project_bytes"]),
+                  "", "", "")  # fmt: skip
+    return table
+
+
+def footprint_table(doc: dict[str, Any]) -> Table:
+    """Return the peak RSS of each service at idle and under 1,000 intents/s."""
+    table = Table(title="Footprint: peak RSS (MB)")
+    for header in ("Process", "Idle", "1,000 intents/s", "Target", "Verdict"):
+        table.add_column(header, justify="left" if header == "Process" else "right")
+    footprint = doc.get("footprint_mb") or {}
+    verdicts = _verdicts(doc)
+    idle, load = footprint.get("idle", {}), footprint.get("load_1000", {})
+    for name in sorted(set(idle) | set(load), key=lambda n: (n == "nats-server", n)):
+        rows = [verdicts.get(f"peak RSS {name}, {w}") for w in ("idle", "1,000/s")]
+        found = [r for r in rows if r]
+        verdict = "missed" if any(r["verdict"] == "missed" for r in found) else (
+            "met" if found and all(r["verdict"] == "met" for r in found) else "n/a"
+        )  # fmt: skip
+        table.add_row(
+            name + ("" if found else " (not a service)"),
+            num(idle.get(name), 1),
+            num(load.get(name), 1),
+            found[0]["target"] if found else "",
+            VERDICT_STYLE[verdict] if found else "",
+        )
+    return table
+
+
+def targets_table(doc: dict[str, Any]) -> Table:
+    """Return every target with its value and verdict."""
+    table = Table(title="Targets")
+    for header in ("Target", "Value", "Wanted", "Verdict"):
+        table.add_column(header, justify="left" if header == "Target" else "right")
+    for row in doc["verdicts"]:
+        table.add_row(row["label"], num(row["value"]), row["target"], VERDICT_STYLE[row["verdict"]])
+    return table
+
+
+def render(doc: dict[str, Any], console: Console) -> None:
+    """Print every table of a run, stage errors and the machine it ran on."""
+    machine = doc["machine"]
+    console.print(
+        f"[bold]intentbus bench[/] {doc['started_at']}  {machine['nproc']} x {machine['cpu_model']}"
+        f"  Python {machine['python']}  nats-server {machine['nats_server']}"
+        f"  load avg at start {machine['loadavg_at_start']}  took {doc['duration_s']:.0f} s"
+    )
+    for table in (bus_table(doc), codec_table(doc), footprint_table(doc), targets_table(doc)):
+        console.print(table)
+    for stage in ("raw", "pipeline"):
+        error = (doc.get(stage) or {}).get("error")
+        if error:
+            console.print(f"[bold red]{stage} stage failed:[/] {error}")
+
+
+def write_json(doc: dict[str, Any], path: Path) -> None:
+    """Write the run as indented JSON, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")

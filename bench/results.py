@@ -1,0 +1,117 @@
+"""Assemble one run's figures into the JSON document, with ratios and target verdicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from bench.codec import CodecFigures
+from bench.stats import TARGETS, StageFigures, Target, ratio
+
+SERVICES = ("ledger", "executor")
+FOOTPRINT_WINDOWS = (("idle", "idle"), ("load_1000", "1,000/s"))
+
+
+def clean(value: Any) -> Any:
+    """Turn NaN into None (strict JSON) throughout a nested structure."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(item) for item in value]
+    return value
+
+
+def stage_dict(stage: StageFigures | None) -> dict[str, Any] | None:
+    """Return a stage's figures as plain data."""
+    if stage is None:
+        return None
+    return {
+        "loads": [dataclasses.asdict(load) for load in stage.loads],
+        "max": dataclasses.asdict(stage.max) if stage.max else None,
+        "error": stage.error,
+    }
+
+
+def latency_ratios(raw: StageFigures | None, pipe: StageFigures | None) -> dict[str, Any]:
+    """Return pipeline / raw for p50, p99 and p99.9 at each load both stages ran."""
+    out: dict[str, Any] = {}
+    if raw is None or pipe is None:
+        return out
+    for load in pipe.loads:
+        base = raw.at(load.offered_rate)
+        if base is None:
+            continue
+        out[f"{load.offered_rate:g}"] = {
+            name: ratio(getattr(load.latency, name), getattr(base.latency, name))
+            for name in ("p50_ms", "p99_ms", "p999_ms")
+        }
+    return out
+
+
+def verdict_row(target: Target, value: float | None, label: str | None = None) -> dict[str, Any]:
+    """Return one target's value, its statement and the verdict."""
+    return {
+        "key": target.key,
+        "label": label or target.label,
+        "value": value,
+        "target": target.describe(),
+        "verdict": target.verdict(value),
+    }
+
+
+def assemble(
+    *,
+    machine: dict[str, Any],
+    config: dict[str, Any],
+    raw: StageFigures | None,
+    pipe: StageFigures | None,
+    codec: CodecFigures | None,
+    footprint: dict[str, dict[str, float]],
+    started_at: str,
+    duration_s: float,
+) -> dict[str, Any]:
+    """Return the whole run as a JSON-ready document."""
+    raw_max = raw.max.rate if raw and raw.max else None
+    pipe_max = pipe.max.rate if pipe and pipe.max else None
+    raw_1000 = raw.at(1_000.0) if raw else None
+    pipe_1000 = pipe.at(1_000.0) if pipe else None
+    ratios: dict[str, Any] = {
+        "pipeline_max_ratio": ratio(pipe_max, raw_max),
+        "pipeline_p99_ratio_1000": ratio(
+            pipe_1000.latency.p99_ms if pipe_1000 else None,
+            raw_1000.latency.p99_ms if raw_1000 else None,
+        ),
+        "codec_ratio": codec.speedup if codec else math.nan,
+        "latency": latency_ratios(raw, pipe),
+    }
+    verdicts = [
+        verdict_row(TARGETS[key], ratios[key])
+        for key in ("pipeline_max_ratio", "pipeline_p99_ratio_1000", "codec_ratio")
+    ]
+    for service in SERVICES:
+        for window, label in FOOTPRINT_WINDOWS:
+            value = footprint.get(window, {}).get(service)
+            verdicts.append(
+                verdict_row(TARGETS["service_rss_mb"], value, f"peak RSS {service}, {label}")
+            )
+    document: dict[str, Any] = clean(
+        {
+            "schema": 1,
+            "started_at": started_at,
+            "duration_s": duration_s,
+            "machine": machine,
+            "config": config,
+            "raw": stage_dict(raw),
+            "pipeline": stage_dict(pipe),
+            "codec": None if codec is None else {
+                **dataclasses.asdict(codec), "speedup": codec.speedup
+            },
+            "footprint_mb": footprint,
+            "ratios": ratios,
+            "verdicts": verdicts,
+        }
+    )  # fmt: skip
+    return document

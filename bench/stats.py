@@ -1,0 +1,199 @@
+"""Report maths: percentiles, latency summaries, rates, ratios and target verdicts.
+
+Pure functions only, so the unit tests can check every figure the report prints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Comparison = Literal[">=", "<=", "<"]
+Verdict = Literal["met", "missed", "n/a"]
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Return the nearest-rank percentile (``pct`` in 0..100) of ``values``.
+
+    Nearest rank never invents a value between two samples: p99.9 of 1,000 samples is
+    the largest sample. An empty sequence gives NaN.
+    """
+    if not 0.0 <= pct <= 100.0:
+        raise ValueError(f"percentile {pct} is outside 0..100")
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    # round first: 99.9 / 100 * 1000 is 999.0000000000001 in floating point
+    rank = max(1, math.ceil(round(pct * len(ordered) / 100.0, 9)))
+    return float(ordered[rank - 1])
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Summarise one latency sample in milliseconds."""
+
+    count: int
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    mean_ms: float
+
+
+def summarise_ns(latencies_ns: Sequence[int]) -> LatencySummary:
+    """Summarise latencies given in nanoseconds."""
+    ms = sorted(value / 1e6 for value in latencies_ns)
+    if not ms:
+        nan = math.nan
+        return LatencySummary(0, nan, nan, nan, nan, nan)
+    return LatencySummary(
+        count=len(ms),
+        p50_ms=percentile(ms, 50.0),
+        p99_ms=percentile(ms, 99.0),
+        p999_ms=percentile(ms, 99.9),
+        max_ms=ms[-1],
+        mean_ms=sum(ms) / len(ms),
+    )
+
+
+def after_warmup(pairs: Sequence[tuple[int, int]], warmup_s: float) -> list[tuple[int, int]]:
+    """Keep the (sent_ns, done_ns) pairs sent at least ``warmup_s`` after the first send."""
+    if not pairs:
+        return []
+    start = min(sent for sent, _ in pairs)
+    cutoff = start + int(warmup_s * 1e9)
+    return [(sent, done) for sent, done in pairs if sent >= cutoff]
+
+
+def latencies_ns(pairs: Sequence[tuple[int, int]]) -> list[int]:
+    """Return done - sent for every pair."""
+    return [done - sent for sent, done in pairs]
+
+
+def completion_rate(done_ns: Sequence[int], skip_frac: float = 0.1) -> float:
+    """Return messages per second completed in steady state.
+
+    The first ``skip_frac`` of completions (ramp-up) is left out: the rate is the number
+    of completions after it divided by the time they took. Fewer than two completions
+    give NaN.
+    """
+    ordered = sorted(done_ns)
+    if len(ordered) < 2:
+        return math.nan
+    first = min(int(len(ordered) * skip_frac), len(ordered) - 2)
+    span_ns = ordered[-1] - ordered[first]
+    if span_ns <= 0:
+        return math.nan
+    return (len(ordered) - 1 - first) / (span_ns / 1e9)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float:
+    """Return numerator / denominator, or NaN when either is missing or the divisor is 0."""
+    if numerator is None or denominator is None:
+        return math.nan
+    if math.isnan(numerator) or math.isnan(denominator) or denominator == 0:
+        return math.nan
+    return numerator / denominator
+
+
+@dataclass(frozen=True)
+class Target:
+    """State one performance target: ``value <comparison> threshold``."""
+
+    key: str
+    label: str
+    comparison: Comparison
+    threshold: float
+    unit: str = ""
+
+    def describe(self) -> str:
+        """Return the target as people read it, e.g. ``>= 12x``."""
+        return f"{self.comparison} {self.threshold:g}{self.unit}"
+
+    def verdict(self, value: float | None) -> Verdict:
+        """Say whether ``value`` meets the target; a missing or NaN value is ``n/a``."""
+        if value is None or math.isnan(value):
+            return "n/a"
+        if self.comparison == ">=":
+            ok = value >= self.threshold
+        elif self.comparison == "<=":
+            ok = value <= self.threshold
+        else:
+            ok = value < self.threshold
+        return "met" if ok else "missed"
+
+
+TARGETS: dict[str, Target] = {
+    target.key: target
+    for target in (
+        Target("pipeline_max_ratio", "pipeline max throughput / raw", ">=", 0.5, "x"),
+        Target("pipeline_p99_ratio_1000", "pipeline p99 / raw p99 at 1,000/s", "<=", 3.0, "x"),
+        Target("codec_ratio", "codec speed-up vs spec dataclass+json", ">=", 12.0, "x"),
+        Target("service_rss_mb", "peak RSS of each service", "<", 150.0, " MB"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class LoadFigures:
+    """Give the outcome of one fixed offered load."""
+
+    offered_rate: float
+    sent: int
+    completed: int
+    achieved_rate: float
+    latency: LatencySummary
+
+    @property
+    def complete(self) -> bool:
+        """Say whether every message sent was completed."""
+        return self.completed >= self.sent
+
+
+@dataclass(frozen=True)
+class MaxFigures:
+    """Give the outcome of a run published as fast as the publisher allows."""
+
+    sent: int
+    completed: int
+    rate: float
+    latency: LatencySummary
+
+
+def analyse_load(
+    offered_rate: float, sent: int, pairs: Sequence[tuple[int, int]], warmup_s: float
+) -> LoadFigures:
+    """Summarise a paced run: latency after warm-up and the completion rate achieved."""
+    measured = after_warmup(pairs, warmup_s)
+    return LoadFigures(
+        offered_rate=offered_rate,
+        sent=sent,
+        completed=len(pairs),
+        achieved_rate=completion_rate([done for _, done in measured], skip_frac=0.0),
+        latency=summarise_ns(latencies_ns(measured)),
+    )
+
+
+def analyse_max(sent: int, pairs: Sequence[tuple[int, int]]) -> MaxFigures:
+    """Summarise an unpaced run: steady-state completion rate and latency."""
+    return MaxFigures(
+        sent=sent,
+        completed=len(pairs),
+        rate=completion_rate([done for _, done in pairs]),
+        latency=summarise_ns(latencies_ns(pairs)),
+    )
+
+
+@dataclass
+class StageFigures:
+    """Give a throughput/latency stage's figures, or why it could not run."""
+
+    loads: list[LoadFigures]
+    max: MaxFigures | None = None
+    error: str | None = None
+
+    def at(self, rate: float) -> LoadFigures | None:
+        """Return the figures of the load offered at ``rate``, if it ran."""
+        return next((load for load in self.loads if load.offered_rate == rate), None)

@@ -1,0 +1,150 @@
+"""Check how a run becomes ratios, verdicts, JSON and the README section (no timing)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:  # the bench package lives at the workspace root, beside tests/
+    sys.path.insert(0, ROOT)
+
+from bench.codec import CodecFigures  # noqa: E402
+from bench.ledger_probe import intent_id_of, to_ns  # noqa: E402
+from bench.raw_proc import make_payload, parse_payload  # noqa: E402
+from bench.readme import BEGIN, END, render_section, replace_section  # noqa: E402
+from bench.results import assemble  # noqa: E402
+from bench.stats import LatencySummary, LoadFigures, MaxFigures, StageFigures  # noqa: E402
+
+MACHINE = {
+    "nproc": 2,
+    "cpu_model": "Test CPU",
+    "python": "3.11.7",
+    "os": "Linux",
+    "nats_server": "v2.15.1",
+    "nats_py": "2.16.0",
+    "msgspec": "0.22.0",
+    "loadavg_at_start": [0.1, 0.1, 0.1],
+}
+
+
+def _latency(p50: float, p99: float, p999: float) -> LatencySummary:
+    return LatencySummary(count=100, p50_ms=p50, p99_ms=p99, p999_ms=p999, max_ms=p999, mean_ms=p50)
+
+
+def _stage(max_rate: float, p99_at_1000: float) -> StageFigures:
+    return StageFigures(
+        loads=[
+            LoadFigures(500.0, 100, 100, 500.0, _latency(1.0, 2.0, 4.0)),
+            LoadFigures(1000.0, 100, 100, 1000.0, _latency(1.0, p99_at_1000, 8.0)),
+        ],
+        max=MaxFigures(sent=100, completed=100, rate=max_rate, latency=_latency(9, 9, 9)),
+    )
+
+
+def _doc(footprint: dict[str, dict[str, float]] | None = None) -> dict[str, object]:
+    codec = CodecFigures(
+        project_ns=500.0,
+        spec_ns=7_000.0,
+        project_bytes=550,
+        spec_bytes=430,
+        project_encode_ns=200.0,
+        project_decode_ns=300.0,
+        spec_encode_ns=3_000.0,
+        spec_decode_ns=4_000.0,
+    )
+    return assemble(
+        machine=MACHINE,
+        config={},
+        raw=_stage(max_rate=10_000.0, p99_at_1000=1.0),
+        pipe=_stage(max_rate=6_000.0, p99_at_1000=4.0),
+        codec=codec,
+        footprint=footprint
+        if footprint is not None
+        else {"idle": {"ledger": 60.0, "executor": 70.0}, "load_1000": {"ledger": 90.0}},
+        started_at="2026-01-01T00:00:00+00:00",
+        duration_s=100.0,
+    )
+
+
+def _verdicts(doc: dict[str, object]) -> dict[str, tuple[object, str]]:
+    rows = doc["verdicts"]
+    assert isinstance(rows, list)
+    return {row["label"]: (row["value"], row["verdict"]) for row in rows}
+
+
+def test_ratios_and_verdicts_follow_the_targets() -> None:
+    doc = _doc()
+    verdicts = _verdicts(doc)
+    assert verdicts["pipeline max throughput / raw"] == (0.6, "met")
+    assert verdicts["pipeline p99 / raw p99 at 1,000/s"] == (4.0, "missed")
+    assert verdicts["codec speed-up vs spec dataclass+json"] == (14.0, "met")
+    assert verdicts["peak RSS ledger, idle"] == (60.0, "met")
+    assert verdicts["peak RSS ledger, 1,000/s"] == (90.0, "met")
+    assert verdicts["peak RSS executor, 1,000/s"] == (None, "n/a")
+
+
+def test_latency_ratios_are_pipeline_over_raw_per_load() -> None:
+    ratios = _doc()["ratios"]
+    assert isinstance(ratios, dict)
+    assert ratios["latency"]["1000"] == {"p50_ms": 1.0, "p99_ms": 4.0, "p999_ms": 1.0}
+    assert ratios["latency"]["500"]["p99_ms"] == 1.0
+
+
+def test_a_service_over_budget_is_missed() -> None:
+    doc = _doc({"idle": {"ledger": 151.0, "executor": 10.0}, "load_1000": {}})
+    assert _verdicts(doc)["peak RSS ledger, idle"] == (151.0, "missed")
+
+
+def test_missing_stage_gives_na_and_strict_json() -> None:
+    doc = assemble(
+        machine=MACHINE,
+        config={},
+        raw=_stage(10_000.0, 1.0),
+        pipe=None,
+        codec=None,
+        footprint={},
+        started_at="x",
+        duration_s=1.0,
+    )
+    assert _verdicts(doc)["pipeline max throughput / raw"] == (None, "n/a")
+    json.loads(json.dumps(doc, allow_nan=False))  # no NaN left in the document
+
+
+def test_readme_section_replaces_only_the_marked_text() -> None:
+    text = f"# intentbus\n\nintro\n\n{BEGIN}\nold figures\n{END}\n\n## After\nkept\n"
+    section = render_section(_doc(), "Notes here.")
+    updated = replace_section(text, section)
+    assert updated.startswith("# intentbus\n\nintro\n\n" + BEGIN)
+    assert updated.endswith(END + "\n\n## After\nkept\n")
+    assert "old figures" not in updated
+    assert "Notes here." in updated
+    assert "| p99 at 1,000/s (ms) | 1.00 | 4.00 | 4.00x | <= 3x | **missed** |" in updated
+    assert replace_section(updated, section) == updated
+
+
+def test_readme_section_is_appended_when_markers_are_absent() -> None:
+    updated = replace_section("# intentbus\n", f"{BEGIN}\nx\n{END}")
+    assert updated == f"# intentbus\n\n{BEGIN}\nx\n{END}\n"
+
+
+def test_probe_reads_every_time_format_as_epoch_ns() -> None:
+    ns = 1_767_225_600_123_456_000  # 2026-01-01T00:00:00.123456Z
+    assert to_ns("2026-01-01T00:00:00.123456+00:00") == ns
+    assert to_ns("2026-01-01T00:00:00.123456Z") == ns
+    assert abs(to_ns(ns / 1e9) - ns) < 1_000
+    assert to_ns(ns // 1_000) == ns
+    assert to_ns(ns) == ns
+    assert intent_id_of("res-abc") == "abc"
+    assert intent_id_of("abc") == "abc"
+
+
+def test_raw_payload_carries_run_sequence_and_send_time() -> None:
+    payload = make_payload("r500", 7, 3000, 400)
+    assert len(payload) == 400
+    run, seq, count, sent = parse_payload(payload)
+    assert (run, seq, count) == ("r500", 7, 3000)
+    assert sent > 0
+    assert not math.isnan(sent)

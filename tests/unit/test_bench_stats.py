@@ -1,0 +1,128 @@
+"""Check the benchmark's report maths: percentiles, rates, ratios and target verdicts."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:  # the bench package lives at the workspace root, beside tests/
+    sys.path.insert(0, ROOT)
+
+from bench.stats import (  # noqa: E402
+    Target,
+    after_warmup,
+    analyse_load,
+    analyse_max,
+    completion_rate,
+    percentile,
+    ratio,
+    summarise_ns,
+)
+
+MS = 1_000_000
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = list(range(100, 0, -1))  # 1..100, unsorted
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 99.9) == 100
+    assert percentile(values, 100) == 100
+    assert percentile(values, 0) == 1
+
+
+def test_percentile_of_few_samples_never_interpolates() -> None:
+    assert percentile([1.0, 2.0, 10.0], 50) == 2.0
+    assert percentile([1.0, 2.0, 10.0], 99) == 10.0
+    assert percentile([7.0], 99.9) == 7.0
+
+
+def test_percentile_of_nothing_is_nan_and_range_is_checked() -> None:
+    assert math.isnan(percentile([], 50))
+    with pytest.raises(ValueError, match="outside"):
+        percentile([1.0], 101)
+
+
+def test_summary_converts_ns_to_ms() -> None:
+    summary = summarise_ns([n * MS for n in range(1, 1001)])
+    assert summary.count == 1000
+    assert summary.p50_ms == 500.0
+    assert summary.p99_ms == 990.0
+    assert summary.p999_ms == 999.0
+    assert summary.max_ms == 1000.0
+    assert summary.mean_ms == pytest.approx(500.5)
+
+
+def test_empty_summary_is_nan_not_zero() -> None:
+    summary = summarise_ns([])
+    assert summary.count == 0
+    assert math.isnan(summary.p99_ms)
+
+
+def test_warmup_drops_messages_sent_in_the_first_seconds() -> None:
+    start = 10_000 * MS
+    pairs = [(start + n * 100 * MS, start + n * 100 * MS + MS) for n in range(30)]  # 3 s
+    kept = after_warmup(pairs, warmup_s=1.0)
+    assert len(kept) == 20
+    assert kept[0][0] == start + 1_000 * MS
+    assert after_warmup([], 1.0) == []
+
+
+def test_completion_rate_skips_the_ramp() -> None:
+    evenly = [n * MS for n in range(1001)]  # one per ms for one second
+    assert completion_rate(evenly, skip_frac=0.0) == pytest.approx(1000.0)
+    ramp = [0, 500 * MS] + [500 * MS + n * MS for n in range(1, 19)]  # slow first gap
+    assert completion_rate(ramp, skip_frac=0.1) == pytest.approx(1000.0)
+    assert math.isnan(completion_rate([5]))
+    assert math.isnan(completion_rate([5, 5]))
+
+
+def test_ratio_handles_missing_and_zero() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    assert math.isnan(ratio(None, 2.0))
+    assert math.isnan(ratio(1.0, 0.0))
+    assert math.isnan(ratio(math.nan, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("comparison", "value", "verdict"),
+    [
+        (">=", 12.0, "met"),
+        (">=", 11.99, "missed"),
+        ("<=", 3.0, "met"),
+        ("<=", 3.01, "missed"),
+        ("<", 150.0, "missed"),
+        ("<", 149.9, "met"),
+        (">=", math.nan, "n/a"),
+        (">=", None, "n/a"),
+    ],
+)
+def test_target_verdicts_at_the_boundary(
+    comparison: str, value: float | None, verdict: str
+) -> None:
+    threshold = {">=": 12.0, "<=": 3.0, "<": 150.0}[comparison]
+    target = Target("k", "label", comparison, threshold, "x")  # type: ignore[arg-type]
+    assert target.verdict(value) == verdict
+    assert target.describe() == f"{comparison} {threshold:g}x"
+
+
+def test_analyse_load_reports_latency_after_warmup_and_completion() -> None:
+    pairs = [(n * MS, n * MS + (50 * MS if n < 1000 else 2 * MS)) for n in range(2000)]
+    figures = analyse_load(1000.0, sent=2100, pairs=pairs, warmup_s=1.0)
+    assert figures.completed == 2000
+    assert not figures.complete
+    assert figures.latency.count == 1000
+    assert figures.latency.p99_ms == 2.0
+    assert figures.achieved_rate == pytest.approx(1000.0)
+
+
+def test_analyse_max_measures_steady_state_rate() -> None:
+    pairs = [(0, n * MS) for n in range(1, 101)]
+    figures = analyse_max(100, pairs)
+    assert figures.completed == 100
+    assert figures.rate == pytest.approx(1000.0)
+    assert figures.latency.max_ms == 100.0
