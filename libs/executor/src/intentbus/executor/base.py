@@ -76,7 +76,7 @@ class BaseExecutor(Protocol):
         ...
 
     async def lookup(self, plan: ExecutionPlan) -> OrderOutcome | None:
-        """Return the outcome of the order with ``plan.client_order_id``, or None if never placed."""
+        """Return the outcome of the order ``plan.client_order_id``, or None if never placed."""
         ...
 
 

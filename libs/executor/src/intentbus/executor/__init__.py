@@ -1,0 +1,1 @@
+"""intentbus executor: BaseExecutor protocol, sizing, runtime, venue registry."""

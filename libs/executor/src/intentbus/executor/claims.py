@@ -1,0 +1,100 @@
+"""Claims: what an executor did, or is doing, with each intent (KV bucket ``EXECUTIONS``).
+
+A claim ``{state: claimed, owner, client_order_id, plan}`` is created *before* the order
+is sent; once the result is stored on ``RESULTS`` it becomes ``{state: done, result}``.
+A redelivered intent with a ``done`` claim republishes the stored result (same
+``result_id``: the stream and the ledger drop the copy); with a ``claimed`` claim the
+runtime asks the venue for the order by its client order id instead of guessing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import msgspec
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from intentbus.schemas import ExecutionPlan, ExecutionResult
+
+
+class ClaimState(StrEnum):
+    """Lifecycle of a claim."""
+
+    CLAIMED = "claimed"
+    DONE = "done"
+
+
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    """Record one intent's execution: claimed before sending, done once the result is stored."""
+
+    intent_id: str
+    state: ClaimState
+    owner: str
+    client_order_id: str = ""
+    plan: ExecutionPlan | None = None
+    result: ExecutionResult | None = None
+    claimed_at: datetime | None = None
+    revision: int = 0
+
+
+class _Stored(msgspec.Struct, frozen=True, kw_only=True):
+    intent_id: str
+    state: ClaimState
+    owner: str
+    client_order_id: str = ""
+    plan: ExecutionPlan | None = None
+    result: ExecutionResult | None = None
+    claimed_at: datetime | None = None
+
+
+_decoder = msgspec.json.Decoder(_Stored)
+
+
+class ClaimStore:
+    """Read and write claims in one KV bucket, keyed by intent id."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def get(self, intent_id: str) -> Claim | None:
+        """Return the claim of an intent, or None."""
+        try:
+            entry = await self._kv.get(intent_id)
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        stored = _decoder.decode(entry.value)
+        return Claim(**msgspec.structs.asdict(stored), revision=entry.revision or 0)
+
+    async def claim(self, intent_id: str, owner: str, plan: ExecutionPlan) -> Claim | None:
+        """Create a ``claimed`` record before sending; return None if one already exists."""
+        stored = _Stored(
+            intent_id=intent_id,
+            state=ClaimState.CLAIMED,
+            owner=owner,
+            client_order_id=plan.client_order_id,
+            plan=plan,
+            claimed_at=datetime.now(UTC),
+        )
+        try:
+            revision = await self._kv.create(intent_id, msgspec.json.encode(stored))
+        except KeyWrongLastSequenceError:
+            return None
+        return Claim(**msgspec.structs.asdict(stored), revision=revision)
+
+    async def finish(self, intent_id: str, owner: str, result: ExecutionResult) -> None:
+        """Mark the intent done with its stored result (the result is final: overwrite)."""
+        previous = await self.get(intent_id)
+        stored = _Stored(
+            intent_id=intent_id,
+            state=ClaimState.DONE,
+            owner=owner,
+            client_order_id=result.client_order_id or "",
+            plan=result.plan,
+            result=result,
+            claimed_at=previous.claimed_at if previous else None,
+        )
+        await self._kv.put(intent_id, msgspec.json.encode(stored))

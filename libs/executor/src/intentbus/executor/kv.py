@@ -1,0 +1,17 @@
+"""Open (or create) the KV buckets the executor keeps its state in."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
+
+
+async def ensure_bucket(js: JetStreamContext, name: str, *, history: int = 1) -> KeyValue:
+    """Return the bucket ``name``, creating it (file storage) when it does not exist."""
+    try:
+        return await js.key_value(name)
+    except BucketNotFoundError:
+        config = KeyValueConfig(bucket=name, history=history, storage=StorageType.FILE)
+        return await js.create_key_value(config=config)

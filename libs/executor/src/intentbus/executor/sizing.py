@@ -1,0 +1,212 @@
+"""Venue-agnostic sizing: side, size, rounding, min notional, leverage and order style.
+
+Pure functions, shared by every venue's ``prepare()``. The founding spec's defects are
+fixed here: RECLAIM on a long buys, leverage is never 0 without a PM cap, the min-notional
+check uses the rounded size, and a limit order always carries a price.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from intentbus.executor.base import client_order_id
+from intentbus.schemas import (
+    CLOSING_ACTIONS,
+    INCREASING_ACTIONS,
+    ActionType,
+    Direction,
+    ExecutionIntent,
+    ExecutionPlan,
+    Position,
+    Side,
+    Skip,
+    SkipReason,
+    Urgency,
+)
+
+# Tolerance in lots, so 0.30000000000000004 / 0.1 is three lots, not 2.9999999.
+_LOT_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarketRules:
+    """Describe one symbol's trading rules on a venue."""
+
+    lot_size: float
+    min_notional_usd: float
+    default_leverage: float = 1.0
+    max_leverage: float = 1.0
+    default_max_slippage_bps: int = 50
+
+    def __post_init__(self) -> None:
+        if not self.lot_size > 0:
+            raise ValueError(f"lot_size must be > 0, got {self.lot_size}")
+        if self.min_notional_usd < 0:
+            raise ValueError(f"min_notional_usd must be >= 0, got {self.min_notional_usd}")
+        if not self.default_leverage > 0 or not self.max_leverage > 0:
+            raise ValueError("leverage must be > 0")
+        if self.default_max_slippage_bps < 0:
+            raise ValueError("default_max_slippage_bps must be >= 0")
+
+
+def increases(action: ActionType) -> bool:
+    """Say whether the action grows the position (ADD, RECLAIM)."""
+    return action in INCREASING_ACTIONS
+
+
+def side_for(action: ActionType, direction: Direction) -> Side:
+    """Return the side: increasing buys a long and sells a short; reducing does the opposite."""
+    grow_side = Side.BUY if direction is Direction.LONG else Side.SELL
+    if increases(action):
+        return grow_side
+    return Side.SELL if grow_side is Side.BUY else Side.BUY
+
+
+def round_down(size: float, lot: float) -> float:
+    """Round a size down to a whole number of lots."""
+    lots = math.floor(size / lot + _LOT_EPSILON)
+    return _clean(max(lots, 0) * lot, lot)
+
+
+def round_up(size: float, lot: float) -> float:
+    """Round a size up to a whole number of lots."""
+    lots = math.ceil(size / lot - _LOT_EPSILON)
+    return _clean(max(lots, 0) * lot, lot)
+
+
+def _clean(value: float, lot: float) -> float:
+    decimals = max(0, -math.floor(math.log10(lot))) + 2
+    return round(value, decimals)
+
+
+def leverage_for(rules: MarketRules, intent_cap: float | None) -> tuple[float, bool]:
+    """Return the venue default leverage capped by the PM and the asset, and if it was capped."""
+    leverage = rules.default_leverage
+    caps = [rules.max_leverage] + ([intent_cap] if intent_cap is not None else [])
+    capped = min([leverage, *caps])
+    return capped, capped < leverage
+
+
+def target_size(intent: ExecutionIntent, position: Position, price: float) -> float:
+    """Return the unrounded size: allocation share for ADD/RECLAIM, position share otherwise."""
+    if increases(intent.action):
+        return position.allocation_usd * intent.size_frac / price
+    if intent.action in CLOSING_ACTIONS:
+        return position.size
+    return position.size * intent.size_frac
+
+
+def plan_order(
+    intent: ExecutionIntent,
+    position: Position,
+    *,
+    mark: float,
+    rules: MarketRules,
+    venue: str,
+) -> ExecutionPlan | Skip:
+    """Turn an intent into a plan under ``rules`` at the ``mark`` price, or a skip."""
+    if intent.action is ActionType.HOLD:
+        return Skip(reason=SkipReason.HOLD.value)
+    if (
+        position.position_id != intent.position_id
+        or position.token_contract != intent.token_contract
+    ):
+        return Skip(
+            reason=SkipReason.POSITION_MISMATCH.value,
+            detail=f"intent is for {intent.position_id}/{intent.token_contract}, position is "
+            f"{position.position_id}/{position.token_contract}",
+        )
+    grows = increases(intent.action)
+    if grows and intent.reduce_only:
+        return Skip(
+            reason=SkipReason.REDUCE_ONLY.value,
+            detail=f"{intent.action.value} would increase a reduce-only position",
+        )
+    if not grows and position.is_flat:
+        return Skip(reason=SkipReason.NO_POSITION.value, detail="nothing to reduce")
+    if not mark > 0:
+        return Skip(reason=SkipReason.NO_MARK.value, detail=f"mark {mark} is not positive")
+    constraints = ["lot_rounding"]
+    raw = target_size(intent, position, mark)
+    full_close = not grows and (
+        intent.action in CLOSING_ACTIONS or raw >= position.size * (1 - _LOT_EPSILON)
+    )
+    if full_close:
+        # A reduce-only close rounds up: the venue shrinks it to the position, so no dust stays.
+        size = round_up(position.size, rules.lot_size)
+        constraints.append("full_close")
+    else:
+        size = round_down(raw, rules.lot_size)
+    if size <= 0:
+        return Skip(
+            reason=SkipReason.ZERO_SIZE.value,
+            detail=f"{raw:g} rounds to 0 with lot {rules.lot_size:g}",
+            constraints_applied=tuple(constraints),
+        )
+    notional = size * mark
+    if not full_close:
+        constraints.append("min_notional")
+        if notional < rules.min_notional_usd:
+            return Skip(
+                reason=SkipReason.BELOW_MIN_NOTIONAL.value,
+                detail=f"{size:g} x {mark:g} = ${notional:.2f} < ${rules.min_notional_usd:g}",
+                constraints_applied=tuple(constraints),
+            )
+    leverage, capped = leverage_for(rules, intent.max_leverage)
+    if capped:
+        constraints.append("leverage_cap")
+    side = side_for(intent.action, position.direction)
+    style = order_style(intent, side, mark, rules)
+    constraints.extend(style.constraints)
+    if not grows:
+        constraints.append("reduce_only")
+    return ExecutionPlan(
+        intent_id=intent.intent_id,
+        position_id=intent.position_id,
+        venue=venue,
+        book_id=intent.book_id,
+        symbol=intent.token_contract,
+        action=intent.action,
+        side=side,
+        order_type=style.order_type,
+        size=size,
+        price=style.price,
+        leverage=leverage,
+        reduce_only=not grows,
+        post_only=style.post_only,
+        time_in_force=style.time_in_force,
+        client_order_id=client_order_id(intent.intent_id),
+        reference_price=mark,
+        notional_usd=notional,
+        constraints_applied=tuple(constraints),
+    )
+
+
+@dataclass(frozen=True)
+class OrderStyle:
+    """Say how an order is sent: type, limit price, time in force."""
+
+    order_type: str
+    price: float
+    time_in_force: str
+    post_only: bool
+    constraints: tuple[str, ...]
+
+
+def order_style(intent: ExecutionIntent, side: Side, mark: float, rules: MarketRules) -> OrderStyle:
+    """Pick the order style: critical (or emergency) is a marketable IOC within the slippage cap.
+
+    Anything else is a limit at the mark; ``post_only`` makes it maker-only (``Alo``).
+    """
+    if intent.urgency is Urgency.CRITICAL or intent.action is ActionType.EMERGENCY_EXIT:
+        bps = (
+            intent.max_slippage_bps
+            if intent.max_slippage_bps is not None
+            else rules.default_max_slippage_bps
+        )
+        factor = 1 + bps / 10_000 if side is Side.BUY else 1 - bps / 10_000
+        return OrderStyle("market", mark * factor, "Ioc", False, ("max_slippage",))
+    if intent.post_only:
+        return OrderStyle("limit", mark, "Alo", True, ("post_only",))
+    return OrderStyle("limit", mark, "Gtc", False, ())
