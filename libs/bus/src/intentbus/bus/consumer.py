@@ -100,7 +100,9 @@ class MessageConsumer(Generic[T]):
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout_s)
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):
+                    # nats-py's fetch() also raises a bare (asyncio) TimeoutError when its
+                    # deadline runs out between its two pull requests: no messages, go on.
                     continue
                 except ConnectionClosedError:
                     return
