@@ -26,9 +26,7 @@ from intentbus.schemas import (
     build_intent,
 )
 
-RULES = MarketRules(
-    lot_size=0.001, min_notional_usd=10.0, default_leverage=3.0, max_leverage=20.0
-)
+RULES = MarketRules(lot_size=0.001, min_notional_usd=10.0, default_leverage=3.0, max_leverage=20.0)
 
 
 def _position(size: float = 0.0, direction: Direction = Direction.LONG, **kw: Any) -> Position:
@@ -138,9 +136,12 @@ def test_spec_defect_min_notional_uses_the_rounded_size() -> None:
     rules = MarketRules(lot_size=0.1, min_notional_usd=10.05)
     skip = _skip("add", 0.10099, _position(allocation_usd=100.0), rules=rules)
     assert skip.reason == SkipReason.BELOW_MIN_NOTIONAL
-    ok = _plan("add", 0.10099, _position(allocation_usd=100.0), rules=MarketRules(
-        lot_size=0.1, min_notional_usd=10.0
-    ))
+    ok = _plan(
+        "add",
+        0.10099,
+        _position(allocation_usd=100.0),
+        rules=MarketRules(lot_size=0.1, min_notional_usd=10.0),
+    )
     assert ok.size == pytest.approx(0.1)
 
 

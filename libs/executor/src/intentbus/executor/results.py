@@ -51,9 +51,11 @@ def executed(
     """Return the result of a sent (or possibly sent) order.
 
     ``tokens_bought``/``tokens_sold`` are set for every action (EXIT included): the filled
-    size on the plan's side, 0.0 on the other.
+    size on the plan's side, 0.0 on the other. An UNKNOWN outcome reports no sizes, price
+    or fees at all: nothing is guessed.
     """
-    filled = 0.0 if outcome.status is ExecutionStatus.UNKNOWN else outcome.filled_size
+    known = outcome.status is not ExecutionStatus.UNKNOWN
+    filled = outcome.filled_size
     metadata = dict(outcome.metadata)
     metadata.setdefault("order_type", plan.order_type)
     return ExecutionResult(
@@ -71,11 +73,11 @@ def executed(
         side=plan.side,
         tx_hash=outcome.venue_order_id,
         client_order_id=plan.client_order_id,
-        tokens_bought=filled if plan.side is Side.BUY else 0.0,
-        tokens_sold=filled if plan.side is Side.SELL else 0.0,
-        price=outcome.avg_price,
+        tokens_bought=(filled if plan.side is Side.BUY else 0.0) if known else None,
+        tokens_sold=(filled if plan.side is Side.SELL else 0.0) if known else None,
+        price=outcome.avg_price if known else None,
         slippage_bps=slippage_bps(plan.side, outcome.avg_price, plan.reference_price),
-        fees_usd=outcome.fees_usd,
+        fees_usd=outcome.fees_usd if known else None,
         error=outcome.error,
         metadata=metadata,
     )

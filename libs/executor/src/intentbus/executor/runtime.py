@@ -43,6 +43,13 @@ from intentbus.executor.base import BaseExecutor, VenueContext, client_order_id
 from intentbus.executor.claims import ClaimState, ClaimStore
 from intentbus.executor.kv import ensure_bucket
 from intentbus.executor.ordering import Cursor, CursorStore, LeaseStore
+from intentbus.executor.settings import (
+    CLAIMS_BUCKET,
+    CURSORS_BUCKET,
+    LEASES_BUCKET,
+    RuntimeSettings,
+    RuntimeStats,
+)
 from intentbus.schemas import (
     ExecutionIntent,
     ExecutionPlan,
@@ -54,33 +61,14 @@ from intentbus.schemas import (
 
 log = logging.getLogger(__name__)
 
-CLAIMS_BUCKET = "EXECUTIONS"
-LEASES_BUCKET = "EXEC_LEASES"
-CURSORS_BUCKET = "EXEC_CURSORS"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RuntimeSettings:
-    """Tune delivery: ack wait, lease TTL, retry delays and batch size."""
-
-    ack_wait_s: float = 30.0
-    lease_ttl_s: float = 20.0
-    max_deliver: int = 1_000
-    max_ack_pending: int = 1_000
-    batch: int = 100
-    busy_retry_s: float = 0.05
-    ledger_retry_s: float = 1.0
-    lookup_attempts: int = 5
-
-
-@dataclass
-class RuntimeStats:
-    """Count what the runtime did (for operators and tests)."""
-
-    executed: int = 0
-    skipped: int = 0
-    republished: int = 0
-    retried: int = 0
+__all__ = [
+    "CLAIMS_BUCKET",
+    "CURSORS_BUCKET",
+    "LEASES_BUCKET",
+    "ExecutorRuntime",
+    "RuntimeSettings",
+    "RuntimeStats",
+]
 
 
 @dataclass(frozen=True)
@@ -282,11 +270,11 @@ class ExecutorRuntime:
         try:
             outcome = await self._executor.lookup(plan)
         except NotImplementedError:
-            return results.unknown(intent, plan, "the venue cannot look orders up")
+            return results.unknown(intent, plan, "order lookup impossible: the venue has none")
         except Exception as exc:
             if deliveries < self.settings.lookup_attempts:
                 raise _Retry(f"lookup failed: {exc!r}", self.settings.ledger_retry_s) from exc
-            return results.unknown(intent, plan, f"lookup failed: {exc!r}")
+            return results.unknown(intent, plan, f"order lookup impossible: {exc!r}")
         if outcome is not None:
             return results.executed(intent, plan, outcome)
         # Never placed: execute it now with the same client order id, unless too late.

@@ -108,14 +108,12 @@ def plan_order(
     """Turn an intent into a plan under ``rules`` at the ``mark`` price, or a skip."""
     if intent.action is ActionType.HOLD:
         return Skip(reason=SkipReason.HOLD.value)
-    if (
-        position.position_id != intent.position_id
-        or position.token_contract != intent.token_contract
-    ):
+    wanted = (intent.position_id, intent.token_chain, intent.book_id, intent.token_contract)
+    held = (position.position_id, position.venue, position.book_id, position.token_contract)
+    if wanted != held:
         return Skip(
             reason=SkipReason.POSITION_MISMATCH.value,
-            detail=f"intent is for {intent.position_id}/{intent.token_contract}, position is "
-            f"{position.position_id}/{position.token_contract}",
+            detail=f"intent is for {'/'.join(wanted)}, the position is {'/'.join(held)}",
         )
     grows = increases(intent.action)
     if grows and intent.reduce_only:

@@ -172,9 +172,7 @@ class FakeLedger:
             )
         else:
             found = self.positions.get(query.position_id)
-            reply = PositionReply(
-                positions=(found,) if found else (), results_seq=self.applied_seq
-            )
+            reply = PositionReply(positions=(found,) if found else (), results_seq=self.applied_seq)
         await msg.respond(encode(reply))
 
     async def _on_list(self, msg: Msg) -> None:

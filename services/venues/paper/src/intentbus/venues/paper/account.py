@@ -139,11 +139,11 @@ class PaperAccount:
     async def orders(self) -> list[PaperOrder]:
         """Return every stored order."""
         try:
-            keys = await self._kv.keys(filters=["order.>"])
+            keys = await self._kv.keys()
         except NoKeysError:
             return []
         found = []
-        for key in keys:
+        for key in sorted(k for k in keys if k.startswith("order.")):
             try:
                 entry = await self._kv.get(key)
             except KeyNotFoundError:

@@ -53,7 +53,7 @@ class PaperExecutor:
 
     async def start(self, context: VenueContext) -> None:
         """Open the account bucket and start following marks."""
-        bucket = context.topology.bucket(ACCOUNT_BUCKET_PREFIX + self.venue.upper())
+        bucket = context.topology.bucket(ACCOUNT_BUCKET_PREFIX + self.venue)
         self._account = PaperAccount(await ensure_bucket(context.js, bucket))
         if self.config.follow_marks:
             await self.marks.follow(context.js, context.topology)

@@ -1,0 +1,275 @@
+"""Crash recovery: claims, client order ids, leases and cursors never trade twice or late."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from intentbus.bus import Publisher, Topology
+from intentbus.executor import results
+from intentbus.executor.base import OrderOutcome, VenueContext
+from intentbus.executor.claims import ClaimState, ClaimStore
+from intentbus.executor.kv import ensure_bucket
+from intentbus.executor.ordering import CursorStore, LeaseStore
+from intentbus.executor.runtime import (
+    CLAIMS_BUCKET,
+    CURSORS_BUCKET,
+    LEASES_BUCKET,
+    ExecutorRuntime,
+    RuntimeSettings,
+)
+from intentbus.schemas import (
+    ExecutionIntent,
+    ExecutionPlan,
+    ExecutionResult,
+    ExecutionStatus,
+    SkipReason,
+    build_intent,
+)
+from intentbus.testing import wait_for
+from intentbus.testing.executor_harness import read_results, running
+from intentbus.testing.fake_ledger import FakeLedger
+from intentbus.venues.paper import PaperConfig, PaperExecutor
+from intentbus.venues.paper.account import PaperAccount, PaperOrder
+
+FAST = RuntimeSettings(ledger_retry_s=0.1, busy_retry_s=0.02)
+CONFIG = PaperConfig(prices={"BTC": 100.0}, slippage_bps=0.0)
+
+
+class BlindPaper(PaperExecutor):
+    """A paper venue that cannot look orders up (like a venue API that is down for good)."""
+
+    async def lookup(self, plan: ExecutionPlan) -> OrderOutcome | None:
+        """Refuse every lookup."""
+        raise NotImplementedError("this venue has no order lookup")
+
+
+@pytest_asyncio.fixture
+async def ledger(nc: Client, js: JetStreamContext, topology: Topology) -> AsyncIterator[FakeLedger]:
+    fake = FakeLedger(nc, js, topology)
+    await fake.start()
+    fake.open("p1")
+    yield fake
+    await fake.stop()
+
+
+@pytest_asyncio.fixture
+async def venue(
+    nc: Client, js: JetStreamContext, topology: Topology
+) -> AsyncIterator[PaperExecutor]:
+    """A paper venue sharing the runtime's account, playing the replica that crashed."""
+    paper = PaperExecutor(CONFIG)
+    await paper.start(VenueContext(nc=nc, js=js, topology=topology))
+    yield paper
+    await paper.stop()
+
+
+@pytest_asyncio.fixture
+async def claims(js: JetStreamContext, topology: Topology) -> ClaimStore:
+    return ClaimStore(await ensure_bucket(js, topology.bucket(CLAIMS_BUCKET)))
+
+
+def _runtime(
+    nc: Client, js: JetStreamContext, topology: Topology, paper: PaperExecutor | None = None
+) -> ExecutorRuntime:
+    return ExecutorRuntime(nc, js, topology, paper or PaperExecutor(CONFIG), settings=FAST)
+
+
+def _intent() -> ExecutionIntent:
+    return build_intent(
+        action="add",
+        size_frac=0.5,
+        position_id="p1",
+        token_contract="BTC",
+        token_chain="paper",
+        book_id="main",
+    )
+
+
+async def _plan(venue: PaperExecutor, ledger: FakeLedger, intent: ExecutionIntent) -> ExecutionPlan:
+    plan = await venue.prepare(intent, ledger.positions["p1"])
+    assert isinstance(plan, ExecutionPlan)
+    return plan
+
+
+async def _results(js: JetStreamContext, topology: Topology, n: int) -> list[ExecutionResult]:
+    found = await wait_for(
+        lambda: read_results(js, topology), until=lambda r: len(r) >= n, what=f"{n} result(s)"
+    )
+    return [result for _, result in found]
+
+
+async def _orders(js: JetStreamContext, topology: Topology) -> list[PaperOrder]:
+    return await PaperAccount(await js.key_value(topology.bucket("PAPER_paper"))).orders()
+
+
+async def _settled(js: JetStreamContext, topology: Topology, runtime: ExecutorRuntime) -> None:
+    async def pending() -> tuple[int, int]:
+        try:
+            info = await js.consumer_info(topology.intents_stream, runtime.durable)
+        except NotFoundError:
+            return -1, -1  # the runtime has not declared its consumer yet
+        return info.num_pending, info.num_ack_pending
+
+    await wait_for(pending, until=lambda p: p == (0, 0), what="every intent acked")
+
+
+async def test_crash_after_placing_reports_the_order_without_a_second_one(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    intent = _intent()
+    plan = await _plan(venue, ledger, intent)
+    assert await claims.claim(intent.intent_id, "crashed-replica", plan) is not None
+    placed = await venue.execute(plan, ledger.positions["p1"])
+    await Publisher(js, topology).intent(intent)
+    async with running(runtime := _runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+        await _settled(js, topology, runtime)
+    assert result.status is ExecutionStatus.SUCCESS
+    assert result.tx_hash == placed.venue_order_id
+    assert result.tokens_bought == placed.filled_size
+    assert len(await _orders(js, topology)) == 1
+    claim = await claims.get(intent.intent_id)
+    assert claim is not None
+    assert claim.state is ClaimState.DONE
+    assert runtime.stats.executed == 0
+
+
+async def test_crash_after_claiming_before_placing_places_exactly_once(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    intent = _intent()
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    await Publisher(js, topology).intent(intent)
+    async with running(_runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+    assert result.status is ExecutionStatus.SUCCESS
+    (order,) = await _orders(js, topology)
+    assert order.client_order_id == plan.client_order_id
+    assert result.tx_hash == order.order_id
+
+
+async def test_crash_after_publishing_republishes_the_same_result(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    intent = _intent()
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    outcome = await venue.execute(plan, ledger.positions["p1"])
+    first = results.executed(intent, plan, outcome)
+    await Publisher(js, topology).result(first)
+    await Publisher(js, topology).intent(intent)
+    async with running(runtime := _runtime(nc, js, topology)):
+        await _settled(js, topology, runtime)
+    (stored,) = await _results(js, topology, 1)  # the stream dropped the copy
+    assert stored.result_id == first.result_id
+    assert len(await _orders(js, topology)) == 1
+
+
+async def test_done_claim_is_republished_and_acked_without_trading(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    intent = _intent()
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    outcome = await venue.execute(plan, ledger.positions["p1"])
+    done = results.executed(intent, plan, outcome)
+    await claims.finish(intent.intent_id, "crashed-replica", done)
+    await Publisher(js, topology).intent(intent)
+    async with running(runtime := _runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+        await _settled(js, topology, runtime)
+    assert result == done
+    assert runtime.stats.republished == 1
+    assert len(await _orders(js, topology)) == 1
+
+
+async def test_unknowable_outcome_is_reported_unknown_never_guessed(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    intent = _intent()
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    await Publisher(js, topology).intent(intent)
+    async with running(_runtime(nc, js, topology, BlindPaper(CONFIG))):
+        (result,) = await _results(js, topology, 1)
+    assert result.status is ExecutionStatus.UNKNOWN
+    assert result.error is not None
+    assert "lookup impossible" in result.error
+    assert (result.tokens_bought, result.tokens_sold, result.fees_usd) == (None, None, None)
+    assert await _orders(js, topology) == []
+
+
+async def test_intent_behind_the_position_cursor_is_superseded(
+    nc: Client, js: JetStreamContext, topology: Topology, ledger: FakeLedger
+) -> None:
+    cursors = CursorStore(await ensure_bucket(js, topology.bucket(CURSORS_BUCKET)))
+    await cursors.advance("p1", intent_seq=1_000, results_seq=0)
+    await Publisher(js, topology).intent(_intent())
+    async with running(_runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+    assert result.status is ExecutionStatus.SKIPPED
+    assert result.skip_reason == SkipReason.SUPERSEDED
+    assert await _orders(js, topology) == []
+
+
+async def test_live_lease_of_another_replica_makes_the_intent_wait(
+    nc: Client, js: JetStreamContext, topology: Topology, ledger: FakeLedger
+) -> None:
+    leases = LeaseStore(await ensure_bucket(js, topology.bucket(LEASES_BUCKET)), ttl_s=60.0)
+    revision = await leases.acquire("p1", "other-replica", "some-intent", 1)
+    assert revision is not None
+    await Publisher(js, topology).intent(_intent())
+    runtime = _runtime(nc, js, topology)
+    async with running(runtime):
+
+        async def retried() -> int:
+            return runtime.stats.retried
+
+        await wait_for(retried, until=lambda n: n >= 3, what="retries on a held lease")
+        assert await read_results(js, topology) == []
+        await leases.release("p1", revision)
+        (result,) = await _results(js, topology, 1)
+    assert result.status is ExecutionStatus.SUCCESS
+
+
+async def test_stale_lease_of_a_dead_replica_is_taken_over(
+    nc: Client, js: JetStreamContext, topology: Topology, ledger: FakeLedger
+) -> None:
+    dead = LeaseStore(await ensure_bucket(js, topology.bucket(LEASES_BUCKET)), ttl_s=-1.0)
+    assert await dead.acquire("p1", "dead-replica", "some-intent", 1) is not None
+    await Publisher(js, topology).intent(_intent())
+    async with running(_runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+    assert result.status is ExecutionStatus.SUCCESS
+    assert await dead.holder("p1") is None
