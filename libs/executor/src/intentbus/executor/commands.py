@@ -23,7 +23,7 @@ def executor(
     durable: Annotated[
         str | None,
         typer.Option(
-            "--durable", help="Durable consumer name shared by replicas [executor-<venue>]."
+            "--durable", help="Durable consumer shared by replicas (default: executor-VENUE)."
         ),
     ] = None,
     option: Annotated[
