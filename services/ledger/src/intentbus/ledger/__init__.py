@@ -1,0 +1,1 @@
+"""The intentbus position ledger: applies every execution result once and keeps positions."""

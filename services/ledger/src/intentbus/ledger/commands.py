@@ -1,0 +1,199 @@
+"""Commands: ``intentbus ledger`` runs the service; ``intentbus positions`` reads and opens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import msgspec
+import typer
+from nats.errors import NoServersError
+
+from intentbus.bus import (
+    BusSettings,
+    InvalidSubjectToken,
+    LedgerError,
+    LedgerUnavailable,
+    PositionClient,
+    Topology,
+    check_token,
+)
+from intentbus.cli.common import NamespaceOption, NatsUrlOption, bus_session, console, fail, run
+from intentbus.cli.tables import positions_table
+from intentbus.ledger.service import DEFAULT_DURABLE, LedgerConfigError, LedgerHalted, LedgerService
+from intentbus.schemas import Direction, OpenPosition, Position, validated
+
+T = TypeVar("T")
+DEFAULT_DB = "./intentbus-ledger.sqlite3"
+ANSWER_TIMEOUT_S = 3.0
+REACH_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
+
+positions_app = typer.Typer(
+    help="Show the ledger's positions, or open one.", invoke_without_command=True
+)
+
+
+def ledger(
+    db: Annotated[
+        Path,
+        typer.Option("--db", envvar="INTENTBUS_LEDGER_DB", help="SQLite database file."),
+    ] = Path(DEFAULT_DB),
+    durable: Annotated[
+        str, typer.Option(help="Durable consumer name on the RESULTS stream.")
+    ] = DEFAULT_DURABLE,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Keep the old db aside (<db>.pre-rebuild-<time>), start a new one with the "
+            "opened positions' terms, and re-apply every result from stream sequence 1.",
+        ),
+    ] = False,
+    nats_url: NatsUrlOption = None,
+    namespace: NamespaceOption = "",
+) -> None:
+    """Run the position ledger until SIGINT or SIGTERM."""
+    try:
+        topology = Topology(namespace)
+        service = LedgerService(
+            BusSettings.from_env(nats_url, name="intentbus-ledger"),
+            topology,
+            db,
+            durable=durable,
+            rebuild=rebuild,
+        )
+        check_token("durable", durable)
+    except (InvalidSubjectToken, OSError) as exc:
+        raise fail(str(exc)) from None
+    run(_run_ledger(service))
+
+
+async def _run_ledger(service: LedgerService) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await service.start()
+    except (LedgerConfigError, OSError) as exc:
+        await service.stop()
+        raise fail(str(exc), code=1) from None
+    except Exception as exc:
+        await service.stop()
+        raise fail(f"ledger could not start: {exc!r}", code=1) from None
+    console.print(
+        f"ledger: db {service.db_path}, durable {service.spec.durable}, "
+        f"applied up to seq {service.progress.seq}"
+    )
+    try:
+        await service.run(stop)
+    except LedgerHalted as exc:
+        raise fail(str(exc), code=1) from None
+    finally:
+        await service.stop()
+    console.print("ledger stopped")
+
+
+@positions_app.callback()
+def show_positions(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    venue: Annotated[str | None, typer.Option(help="Only this venue.")] = None,
+    book: Annotated[str | None, typer.Option(help="Only this book.")] = None,
+    nats_url: NatsUrlOption = None,
+    namespace: NamespaceOption = "",
+) -> None:
+    """Print every position the ledger keeps (a table, or JSON with --json)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        for kind, value in (("venue", venue), ("book", book)):
+            if value is not None:
+                check_token(kind, value)
+    except InvalidSubjectToken as exc:
+        raise fail(str(exc)) from None
+    positions = run(_ask(nats_url, namespace, lambda c: _list(c, venue, book)))
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(positions).decode() + os.linesep)
+    else:
+        console.print(positions_table(positions))
+
+
+async def _list(client: PositionClient, venue: str | None, book: str | None) -> list[Position]:
+    reply = await client.list(venue=venue, book_id=book)
+    return list(reply.positions)
+
+
+@positions_app.command("open")
+def open_command(
+    position_id: Annotated[str, typer.Argument(help="Position id.")],
+    venue: Annotated[str, typer.Option(help="Venue namespace.")],
+    book: Annotated[str, typer.Option(help="Book id.")],
+    symbol: Annotated[str, typer.Option(help="Token contract / venue symbol.")],
+    allocation: Annotated[float, typer.Option(help="Allocation in USD (> 0).")],
+    direction: Annotated[Direction, typer.Option()] = Direction.LONG,
+    nats_url: NatsUrlOption = None,
+    namespace: NamespaceOption = "",
+) -> None:
+    """Open a position with its allocation (again with the same terms: no change)."""
+    try:
+        request = validated(
+            OpenPosition(
+                position_id=position_id,
+                venue=venue,
+                book_id=book,
+                token_contract=symbol,
+                direction=direction,
+                allocation_usd=allocation,
+            )
+        )
+    except msgspec.MsgspecError as exc:
+        raise fail(f"invalid position: {exc}") from None
+    position = run(_ask(nats_url, namespace, lambda c: c.open(request)))
+    console.print(positions_table([position], title="Opened"))
+
+
+async def _ask(
+    nats_url: str | None, namespace: str, call: Callable[[PositionClient], Awaitable[T]]
+) -> T:
+    try:
+        topology = Topology(namespace)
+    except InvalidSubjectToken as exc:
+        raise fail(str(exc)) from None
+    # The bus reconnects forever and logs every failed attempt; a one-shot command
+    # gives up after REACH_TIMEOUT_S with one clear line instead.
+    logging.getLogger("nats.aio.client").setLevel(logging.CRITICAL)
+    try:
+        async with (
+            asyncio.timeout(REACH_TIMEOUT_S),
+            bus_session(
+                nats_url, namespace, name="intentbus-positions", provision_streams=False
+            ) as bus,
+        ):
+            return await call(PositionClient(bus.nc, topology, timeout_s=ANSWER_TIMEOUT_S))
+    except TimeoutError:
+        url = nats_url or os.environ.get("NATS_URL") or "nats://127.0.0.1:4222"
+        raise fail(f"cannot reach NATS at {url} within {REACH_TIMEOUT_S:g}s", code=1) from None
+    except LedgerUnavailable:
+        raise fail(
+            f"no ledger is running: nobody answered on {topology.ledger_subject('list')} "
+            "(start one with `intentbus ledger`, and check --namespace)",
+            code=1,
+        ) from None
+    except LedgerError as exc:
+        raise fail(f"the ledger refused: {exc}", code=1) from None
+    except (OSError, NoServersError) as exc:
+        raise fail(f"cannot reach NATS: {exc}", code=1) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ledger`` and ``positions``."""
+    app.command("ledger")(ledger)
+    app.add_typer(positions_app, name="positions")

@@ -1,0 +1,224 @@
+"""The ledger service: consume ``RESULTS`` exactly once and answer position requests.
+
+Results are handled one at a time in stream order (``key_of=None``). Each is applied in
+one transaction that also stores its result id and stream sequence; the message is
+acknowledged only after the commit. A result id already stored is acknowledged and
+changes nothing. If the store fails, the ledger halts (fail-stop): it applies nothing
+more, leaves every later message unacknowledged for redelivery, and :meth:`run` raises
+:class:`LedgerHalted`, so results are never applied out of order or lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from intentbus.bus import (
+    Ack,
+    BusSettings,
+    ConsumerSpec,
+    Disposition,
+    MessageConsumer,
+    Nak,
+    Term,
+    Topology,
+    connect,
+    provision,
+)
+from intentbus.ledger.api import AppliedProgress, PositionApi
+from intentbus.ledger.applier import Duplicate, Rejected, apply_message
+from intentbus.ledger.rebuild import copy_registrations, move_aside
+from intentbus.ledger.sqlite_store import SqliteStore
+from intentbus.schemas import encode
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DURABLE = "ledger"
+QUEUE_GROUP = "ledger"
+OPERATIONS = ("get", "list", "open")
+STREAM_KEY = "results_stream"
+
+
+class LedgerHalted(RuntimeError):
+    """Raise when the ledger stopped applying results because its store failed."""
+
+
+class LedgerConfigError(RuntimeError):
+    """Raise when the database does not belong to this topology."""
+
+
+def ledger_consumer_spec(topology: Topology, durable: str = DEFAULT_DURABLE) -> ConsumerSpec:
+    """Declare the ledger's durable consumer: every result, never given up on."""
+    return ConsumerSpec(
+        stream=topology.results_stream,
+        durable=durable,
+        filter_subjects=(topology.results_filter(),),
+        max_deliver=-1,
+    )
+
+
+class LedgerService:
+    """Keep positions from ``RESULTS`` and serve them over request/reply."""
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        topology: Topology,
+        db_path: Path | str,
+        *,
+        durable: str = DEFAULT_DURABLE,
+        rebuild: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.db_path = Path(db_path)
+        self.spec = ledger_consumer_spec(topology, durable)
+        self.rebuild = rebuild
+        self.store = SqliteStore(self.db_path)
+        self.progress = AppliedProgress()
+        self.backup_path: Path | None = None
+        self.applied = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self._api = PositionApi(self.store, self.progress)
+        self._nc: Client | None = None
+        self._subs: list[Subscription] = []
+        self._requests: set[asyncio.Task[None]] = set()
+        self._halt = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    async def start(self) -> None:
+        """Open the store, connect, provision the streams and answer requests."""
+        if self.rebuild:
+            self.backup_path = move_aside(self.db_path)
+        self.store.open()
+        self._bind_to_stream()
+        if self.backup_path is not None:
+            copied = copy_registrations(self.backup_path, self.store)
+            log.warning(
+                "rebuild: old db kept at %s; %d opened positions copied", self.backup_path, copied
+            )
+        self.progress = AppliedProgress(self.store.applied_seq())
+        self._api = PositionApi(self.store, self.progress)
+        self._nc = await connect(self.settings)
+        js = self._nc.jetstream()
+        await provision(js, self.topology)
+        await self._align_consumer(js)
+        for operation in OPERATIONS:
+            self._subs.append(
+                await self._nc.subscribe(
+                    self.topology.ledger_subject(operation), QUEUE_GROUP, cb=self._on_request
+                )
+            )
+
+    def _bind_to_stream(self) -> None:
+        stream = self.store.meta(STREAM_KEY)
+        if stream is None:
+            self.store.set_meta(STREAM_KEY, self.topology.results_stream)
+        elif stream != self.topology.results_stream:
+            raise LedgerConfigError(
+                f"{self.db_path} holds the ledger of stream {stream}, "
+                f"not {self.topology.results_stream}: use another --db or --namespace"
+            )
+
+    async def _align_consumer(self, js: JetStreamContext) -> None:
+        """Recreate the durable from seq 1 when it is ahead of the database."""
+        try:
+            info = await js.consumer_info(self.spec.stream, self.spec.durable)
+        except NotFoundError:
+            return
+        acked = info.ack_floor.stream_seq if info.ack_floor else 0
+        applied = self.store.applied_seq()
+        if self.rebuild or acked > applied:
+            log.warning(
+                "durable %s acked seq %d, db applied %d: re-reading %s from the start",
+                self.spec.durable,
+                acked,
+                applied,
+                self.spec.stream,
+            )
+            await js.delete_consumer(self.spec.stream, self.spec.durable)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Apply results until ``stop`` is set; raise :class:`LedgerHalted` on store failure."""
+        if self._nc is None:
+            raise RuntimeError("LedgerService.run() before start()")
+        consumer: MessageConsumer[msgspec.Raw] = MessageConsumer(
+            self._nc.jetstream(), self.topology, self.spec, msgspec.Raw, self._on_result
+        )
+        relay = asyncio.create_task(self._relay_stop(stop))
+        try:
+            await consumer.run(self._halt)
+        finally:
+            relay.cancel()
+        if self._failure is not None:
+            raise LedgerHalted(f"ledger store failed: {self._failure!r}") from self._failure
+
+    async def _relay_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._halt.set()
+
+    async def stop(self) -> None:
+        """Stop answering, finish in-flight replies, disconnect and close the store."""
+        self._halt.set()
+        for sub in self._subs:
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                log.debug("unsubscribe failed", exc_info=True)
+        self._subs.clear()
+        for task in list(self._requests):
+            task.cancel()
+        await asyncio.gather(*self._requests, return_exceptions=True)
+        if self._nc is not None:
+            try:
+                await self._nc.drain()
+            except Exception:
+                log.debug("drain failed", exc_info=True)
+            self._nc = None
+        self.store.close()
+
+    async def _on_result(self, _raw: msgspec.Raw, msg: Msg) -> Disposition:
+        if self._failure is not None:
+            return Nak(delay_s=5.0, reason="ledger halted")
+        seq = msg.metadata.sequence.stream
+        try:
+            outcome = apply_message(self.store, msg.data, seq)
+        except Exception as exc:
+            log.exception("could not apply %s seq %d; halting", msg.subject, seq)
+            self._failure = exc
+            self._halt.set()
+            return Nak(delay_s=5.0, reason="ledger halted")
+        await self.progress.advance(seq)
+        if isinstance(outcome, Rejected):
+            self.rejected += 1
+            log.warning("rejected %s seq %d: %s", msg.subject, seq, outcome.error)
+            return Term(outcome.error)
+        if isinstance(outcome, Duplicate):
+            self.duplicates += 1
+        else:
+            self.applied += 1
+        return Ack()
+
+    async def _on_request(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._respond(msg))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _respond(self, msg: Msg) -> None:
+        operation = msg.subject.rsplit(".", 1)[-1]
+        reply = await self._api.answer(operation, msg.data)
+        if not msg.reply:
+            return
+        try:
+            await msg.respond(encode(reply))
+        except Exception:
+            log.warning("could not answer %s", msg.subject, exc_info=True)
