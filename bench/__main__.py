@@ -39,6 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset")
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     parser.add_argument("--measure-s", type=float, help="seconds measured per load")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the services under pyinstrument (reports in bench/results/logs); "
+        "footprint figures are then not valid",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument(
         "--commit", action="store_true", help=f"also write {COMMITTED.name} and the README section"
@@ -59,6 +65,8 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
             cfg, warmup_s=0.5, measure_s=1.5, raw_max_count=5_000, pipeline_max_count=1_500,
             idle_s=1.0, drain_timeout_s=20.0,
         )  # fmt: skip
+    if args.profile:
+        cfg = dataclasses.replace(cfg, profile=True)
     if args.measure_s:
         cfg = dataclasses.replace(cfg, measure_s=args.measure_s)
     return cfg

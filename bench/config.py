@@ -15,10 +15,11 @@ class BenchConfig:
     message_size: int = 400
     max_pending: int = 256
     raw_max_count: int = 20_000
-    pipeline_max_count: int = 6_000
+    pipeline_max_count: int = 4_000
     pipeline_positions: int = 32
-    drain_timeout_s: float = 30.0
+    drain_timeout_s: float = 45.0
     idle_s: float = 2.0
+    profile: bool = False
 
     def load_count(self, rate: float) -> int:
         """Return how many messages a paced run at ``rate`` publishes."""

@@ -26,6 +26,16 @@ TTL = timedelta(seconds=120)
 MSG_ID = "Nats-Msg-Id"
 
 
+def symbol_of(n: int) -> str:
+    """Return the symbol of position ``n``: one symbol per position, as a PM holds them."""
+    return f"TOK{n:03d}"
+
+
+def prices_option(positions: int) -> str:
+    """Return the paper venue's ``prices`` option covering every position's symbol."""
+    return ",".join(f"{symbol_of(n)}:{100.0 + n:g}" for n in range(positions))
+
+
 class IntentSource:
     """Cycle over positions; each position alternates ADD 1% and TRIM 50%.
 
@@ -39,7 +49,7 @@ class IntentSource:
                 position_id=f"bench-{n:03d}",
                 venue=VENUE,
                 book_id=BOOKS[n % len(BOOKS)],
-                token_contract="BTC" if n % 2 == 0 else "ETH",
+                token_contract=symbol_of(n),
                 direction=Direction.LONG,
                 allocation_usd=1_000_000.0,
             )

@@ -55,7 +55,9 @@ class LedgerProbe:
         if self._conn is None:
             if not self._path.exists():
                 raise ProbeError(f"the ledger database {self._path} does not exist yet")
-            conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=1.0)
+            conn = sqlite3.connect(
+                f"file:{self._path}?mode=ro", uri=True, timeout=1.0, check_same_thread=False
+            )
             self._query = _find_query(conn)
             self._conn = conn
         return self._conn

@@ -23,14 +23,13 @@ from nats.js import JetStreamContext
 
 from bench.config import BenchConfig
 from bench.footprint import RssSampler
-from bench.intents import IntentSource, publish_intents
+from bench.intents import IntentSource, prices_option, publish_intents
 from bench.ledger_probe import LedgerProbe, ProbeError
 from bench.procs import Child, ChildFailed, stop_all
 from bench.stats import StageFigures, analyse_load, analyse_max
 from intentbus.bus import LedgerUnavailable, PositionClient, Topology, provision
 
 Say = Callable[[str], None]
-PRICES = "BTC:65000,ETH:3200"
 
 
 class PipelineStage:
@@ -86,11 +85,15 @@ class PipelineStage:
         common = ["--nats-url", self.url, "--namespace", self.topology.namespace]
         await provision(nc.jetstream(), self.topology)
         self.say("pipeline: starting ledger and paper executor")
-        await self.ledger.start("intentbus.cli.app", "ledger", "--db", str(self.db), *common)
+        await self.ledger.start(*self._command("ledger"), "--db", str(self.db), *common)
         await self.executor.start(
-            "intentbus.cli.app", "executor", "--venue", "paper",
-            "--option", f"prices={PRICES}", *common,
-        )  # fmt: skip
+            *self._command("executor"),
+            "--venue",
+            "paper",
+            "--option",
+            f"prices={prices_option(self.cfg.pipeline_positions)}",
+            *common,
+        )
         positions = PositionClient(nc, self.topology, timeout_s=1.0)
         deadline = time.monotonic() + 60.0
         while True:
@@ -105,6 +108,13 @@ class PipelineStage:
         self.source = IntentSource(self.topology, self.cfg.pipeline_positions)
         for request in self.source.positions:
             await positions.open(request)
+
+    def _command(self, name: str) -> list[str]:
+        """Return module and arguments running ``intentbus NAME``, under pyinstrument if asked."""
+        if not self.cfg.profile:
+            return ["intentbus.cli.app", name]
+        out = self.workdir / f"{name}.pyinstrument.txt"
+        return ["pyinstrument", "-r", "text", "-o", str(out), "-m", "intentbus.cli.app", name]
 
     async def _measure(self, nc: Client, figures: StageFigures) -> None:
         cfg = self.cfg
@@ -122,10 +132,12 @@ class PipelineStage:
             count = cfg.load_count(rate)
             ids, done = await self._publish_and_drain(js, count, rate, cfg.drain_timeout_s)
             self.sampler.end_window()
-            figures.loads.append(analyse_load(rate, count, await self._pairs(ids), cfg.warmup_s))
+            load = analyse_load(rate, count, await self._pairs(ids), cfg.warmup_s)
+            figures.loads.append(load)
+            if not load.sustained:
+                self.say(f"pipeline: {rate:,.0f}/s not sustained ({load.achieved_rate:,.0f}/s)")
             if not done:
-                self.say(f"pipeline: {rate:,.0f}/s not sustained; skipping higher loads")
-                break
+                break  # a backlog would spoil every later figure
         with contextlib.suppress(TimeoutError):
             await self._drain(cfg.drain_timeout_s)  # a backlog left by an overload
         count = cfg.pipeline_max_count

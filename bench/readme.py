@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.report import LATENCY_FIELDS, num
+from bench.report import LATENCY_FIELDS, num, overload_note
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 HERE = Path(__file__).resolve().parent
@@ -45,12 +45,14 @@ def bus_rows(doc: dict[str, Any]) -> list[str]:
     for base in raw.get("loads", []):
         rate = base["offered_rate"]
         load = pipe_loads.get(rate)
+        why = overload_note(load)
         for field, name in LATENCY_FIELDS:
             p99 = rate == 1_000.0 and field == "p99_ms"
             row = verdicts["pipeline_p99_ratio_1000"]
+            note = f" (pipeline {why})" if why and field == "p50_ms" else ""
             lines.append(
                 _row(
-                    f"{name} at {rate:,.0f}/s (ms)",
+                    f"{name} at {rate:,.0f}/s (ms){note}",
                     num(base["latency"][field]),
                     num(load["latency"][field]) if load else "-",
                     num(ratios["latency"].get(f"{rate:g}", {}).get(field), suffix="x"),
@@ -94,9 +96,7 @@ def render_section(doc: dict[str, Any], notes: str) -> str:
         f"load average at start {m['loadavg_at_start']}"
     )
     parts = [
-        BEGIN,
-        "## Performance",
-        "",
+        BEGIN,  # the README's own "## Performance" heading sits just above the marker
         "`just bench` runs every stage on embedded nats-servers (JetStream, file storage), "
         "prints the tables below and writes `bench/results/latest.json`; "
         "`just bench --commit` also refreshes `bench/latest-figures.json` and this section. "

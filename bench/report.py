@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.stats import TARGETS
+from bench.stats import SUSTAINED_FRACTION, TARGETS
 
 LATENCY_FIELDS = (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9"))
 VERDICT_STYLE = {"met": "[green]met[/]", "missed": "[bold red]missed[/]", "n/a": "[yellow]n/a[/]"}
@@ -21,7 +21,21 @@ def num(value: float | None, digits: int = 2, suffix: str = "") -> str:
         return "-"
     if abs(value) >= 1_000:
         return f"{value:,.0f}{suffix}"
+    if 0 < abs(value) < 0.1:
+        return f"{value:.3f}{suffix}"
     return f"{value:.{digits}f}{suffix}"
+
+
+def overload_note(load: dict[str, Any] | None) -> str:
+    """Say how a load fell short of its offered rate, or return an empty string."""
+    if not load:
+        return ""
+    if load["completed"] < load["sent"]:
+        return f"only {load['completed']:,} of {load['sent']:,} done"
+    achieved = load["achieved_rate"]
+    if achieved is None or achieved < SUSTAINED_FRACTION * load["offered_rate"]:
+        return f"not sustained: {num(achieved, 0)}/s"
+    return ""
 
 
 def _verdicts(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -31,13 +45,13 @@ def _verdicts(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def bus_table(doc: dict[str, Any]) -> Table:
     """Return raw baseline vs pipeline: max throughput and latency at each load."""
     table = Table(title="Bus: raw nats-py chain vs intentbus pipeline (publish -> end)")
-    for header in ("Figure", "Raw baseline", "Pipeline", "Pipeline / raw", "Target", "Verdict"):
+    for header in ("Figure", "Raw", "Pipeline", "Ratio", "Target", "Verdict"):
         table.add_column(header, justify="left" if header == "Figure" else "right")
     raw, pipe = doc.get("raw") or {}, doc.get("pipeline") or {}
     verdicts = _verdicts(doc)
     max_row = verdicts[TARGETS["pipeline_max_ratio"].label]
     table.add_row(
-        "max throughput (msg/s)",
+        "max throughput, msg/s",
         num((raw.get("max") or {}).get("rate")),
         num((pipe.get("max") or {}).get("rate")),
         num(doc["ratios"]["pipeline_max_ratio"], suffix="x"),
@@ -50,15 +64,14 @@ def bus_table(doc: dict[str, Any]) -> Table:
         rate = base["offered_rate"]
         load = pipe_loads.get(rate)
         ratios = doc["ratios"]["latency"].get(f"{rate:g}", {})
-        note = ""
-        if load and load["completed"] < load["sent"]:
-            note = f" [red]({load['completed']:,}/{load['sent']:,} done)[/]"
+        why = overload_note(load)
+        note = f" [red]({why})[/]" if why else ""
         for field, name in LATENCY_FIELDS:
             target = verdict = ""
             if rate == 1_000.0 and field == "p99_ms":
                 target, verdict = p99_row["target"], VERDICT_STYLE[p99_row["verdict"]]
             table.add_row(
-                f"{name} at {rate:,.0f}/s (ms){note if field == 'p50_ms' else ''}",
+                f"{name} @ {rate:,.0f}/s, ms{note if field == 'p50_ms' else ''}",
                 num(base["latency"][field]),
                 num(load["latency"][field]) if load else "-",
                 num(ratios.get(field), suffix="x"),

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+SUSTAINED_FRACTION = 0.9
 Comparison = Literal[">=", "<=", "<"]
 Verdict = Literal["met", "missed", "n/a"]
 
@@ -150,6 +151,11 @@ class LoadFigures:
     def complete(self) -> bool:
         """Say whether every message sent was completed."""
         return self.completed >= self.sent
+
+    @property
+    def sustained(self) -> bool:
+        """Say whether every message completed at (nearly) the offered rate."""
+        return self.complete and self.achieved_rate >= SUSTAINED_FRACTION * self.offered_rate
 
 
 @dataclass(frozen=True)
