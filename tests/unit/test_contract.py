@@ -83,8 +83,18 @@ def test_missing_optional_fields_take_their_defaults() -> None:
         for key, value in _golden_intent().items()
         if key
         in {
-            "schema", "intent_id", "created_at", "valid_until", "action", "size_frac",
-            "urgency", "priority", "position_id", "token_contract", "token_chain", "book_id",
+            "schema",
+            "intent_id",
+            "created_at",
+            "valid_until",
+            "action",
+            "size_frac",
+            "urgency",
+            "priority",
+            "position_id",
+            "token_contract",
+            "token_chain",
+            "book_id",
             "timeframe",
         }
     }
@@ -110,6 +120,8 @@ def test_missing_optional_fields_take_their_defaults() -> None:
         ("token_chain", "hl>", "token_chain"),
         ("intent_id", "", "intent_id"),
         ("position_id", "p.1", "position_id"),
+        ("token_contract", "BT C", "token_contract"),
+        ("token_contract", "BT\tC", "token_contract"),
         ("created_at", "2026-01-02T03:04:05", "created_at"),
         ("schema", "intentbus.intent.v999", "schema"),
     ],
@@ -137,16 +149,26 @@ def test_deadline_must_follow_creation() -> None:
 def test_build_intent_validates_like_the_decoder() -> None:
     with pytest.raises(msgspec.ValidationError, match="size_frac"):
         build_intent(
-            action=ActionType.ADD, size_frac=2.0, position_id="p", token_contract="BTC",
-            token_chain="paper", book_id="main",
+            action=ActionType.ADD,
+            size_frac=2.0,
+            position_id="p",
+            token_contract="BTC",
+            token_chain="paper",
+            book_id="main",
         )
 
 
 def test_build_intent_sets_id_and_deadline() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     intent = build_intent(
-        action="trim", size_frac=0.5, position_id="p", token_contract="BTC",
-        token_chain="paper", book_id="main", created_at=now, ttl=timedelta(seconds=30),
+        action="trim",
+        size_frac=0.5,
+        position_id="p",
+        token_contract="BTC",
+        token_chain="paper",
+        book_id="main",
+        created_at=now,
+        ttl=timedelta(seconds=30),
     )
     assert intent.valid_until == now + timedelta(seconds=30)
     assert intent.intent_id

@@ -1,7 +1,14 @@
-"""Constrained field types used across the contract."""
+"""Constrained field types used across the contract.
+
+Subject-safety of ids is checked in each Struct's ``__post_init__`` with one regex over
+all its ids at once (:func:`check_ids`), not with a ``pattern`` per field: msgspec runs a
+field pattern through Python's ``re`` for every field, which made decoding an intent
+~3.5x slower. The committed JSON Schema still states each pattern for other producers.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -9,23 +16,68 @@ from msgspec import Meta
 
 SUBJECT_TOKEN_PATTERN = r"^[A-Za-z0-9_=-]{1,64}$"
 ID_PATTERN = r"^[A-Za-z0-9_=-]{1,128}$"
+SYMBOL_PATTERN = r"^\S{1,128}$"
+
+_SAFE = r"[A-Za-z0-9_=-]+"
+_SAFE_ONE = re.compile(_SAFE)
+_SAFE_JOINED = re.compile(rf"{_SAFE}(?:\x1f{_SAFE})*")
 
 SubjectToken = Annotated[
     str,
     Meta(
-        pattern=SUBJECT_TOKEN_PATTERN,
+        min_length=1,
+        max_length=64,
+        extra_json_schema={"pattern": SUBJECT_TOKEN_PATTERN},
         description="Subject-safe token: letters, digits, '_', '-', '='; "
         "no '.', '*', '>' or spaces.",
     ),
 ]
 Identifier = Annotated[
     str,
-    Meta(pattern=ID_PATTERN, description="Non-empty, subject- and KV-key-safe identifier."),
+    Meta(
+        min_length=1,
+        max_length=128,
+        extra_json_schema={"pattern": ID_PATTERN},
+        description="Non-empty, subject- and KV-key-safe identifier.",
+    ),
 ]
-Symbol = Annotated[str, Meta(pattern=r"^\S{1,128}$", description="Venue symbol or token contract.")]
+Symbol = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=128,
+        extra_json_schema={"pattern": SYMBOL_PATTERN},
+        description="Venue symbol or token contract (no whitespace).",
+    ),
+]
 Fraction = Annotated[float, Meta(ge=0.0, le=1.0)]
 Priority = Annotated[int, Meta(ge=0, le=100)]
 Bps = Annotated[int, Meta(ge=0, le=10_000)]
 NonNegative = Annotated[float, Meta(ge=0.0)]
 Positive = Annotated[float, Meta(gt=0.0)]
 Timestamp = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with a UTC offset.")]
+
+
+def ids_are_safe(*values: str) -> bool:
+    """Say whether every value is a subject-safe id (one regex call for all of them)."""
+    return _SAFE_JOINED.fullmatch("\x1f".join(values)) is not None
+
+
+def check_ids(message: object, names: tuple[str, ...], symbol: str | None = None) -> None:
+    """Raise ``ValueError`` naming the first id field that is not subject-safe.
+
+    ``None`` values (optional ids) pass. ``symbol`` names a field that must only be free
+    of whitespace.
+    """
+    values = [getattr(message, name) for name in names]
+    if not ids_are_safe(*[value for value in values if value is not None]):
+        for name, value in zip(names, values, strict=True):
+            if value is not None and _SAFE_ONE.fullmatch(value) is None:
+                raise ValueError(
+                    f"`{name}` {value!r} is not subject-safe: use letters, digits, '_', '-' "
+                    "or '=' (no '.', '*', '>' or whitespace)"
+                )
+    if symbol is not None:
+        value = getattr(message, symbol)
+        if value is not None and (" " in value or not value.isprintable()):
+            raise ValueError(f"`{symbol}` {value!r} must not contain whitespace")

@@ -18,9 +18,12 @@ from intentbus.schemas.fields import (
     SubjectToken,
     Symbol,
     Timestamp,
+    check_ids,
+    ids_are_safe,
 )
 
 INTENT_TAG = "intentbus.intent.v1"
+_INTENT_IDS = ("intent_id", "position_id", "token_chain", "book_id")
 DEFAULT_TTL = timedelta(seconds=60)
 
 
@@ -62,6 +65,11 @@ class ExecutionIntent(
     risk_reason: str | None = None
 
     def __post_init__(self) -> None:
+        # Inline fast path: this runs on every decoded intent.
+        if not ids_are_safe(self.intent_id, self.position_id, self.token_chain, self.book_id) or (
+            " " in self.token_contract or not self.token_contract.isprintable()
+        ):
+            check_ids(self, _INTENT_IDS, "token_contract")
         if self.action is ActionType.HOLD:
             raise ValueError("a HOLD intent is never published: there is nothing to execute")
         if self.valid_until <= self.created_at:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from intentbus.schemas.fields import Positive, SubjectToken, Symbol, Timestamp
+from intentbus.schemas.fields import Positive, SubjectToken, Symbol, Timestamp, check_ids
 
 DEAD_LETTER_TAG = "intentbus.dead_letter.v1"
 MARK_TAG = "intentbus.mark.v1"
@@ -32,3 +32,6 @@ class Mark(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag=MA
     symbol: Symbol
     price: Positive
     at: Timestamp
+
+    def __post_init__(self) -> None:
+        check_ids(self, ("venue", "symbol"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from intentbus.schemas.enums import ActionType, Side
-from intentbus.schemas.fields import Identifier, NonNegative, SubjectToken, Symbol
+from intentbus.schemas.fields import Identifier, NonNegative, SubjectToken, Symbol, check_ids
 
 PLAN_TAG = "intentbus.plan.v1"
 SKIP_TAG = "intentbus.skip.v1"
@@ -36,6 +36,9 @@ class ExecutionPlan(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema
     reference_price: NonNegative | None = None
     notional_usd: NonNegative = 0.0
     constraints_applied: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_ids(self, ("intent_id", "position_id", "venue", "book_id"), "symbol")
 
 
 class Skip(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag=SKIP_TAG):

@@ -12,6 +12,7 @@ from intentbus.schemas.fields import (
     SubjectToken,
     Symbol,
     Timestamp,
+    check_ids,
 )
 
 POSITION_TAG = "intentbus.position.v1"
@@ -39,6 +40,9 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", ta
     results_seq: int = 0
     updated_at: Timestamp | None = None
 
+    def __post_init__(self) -> None:
+        check_ids(self, ("position_id", "venue", "book_id"), "token_contract")
+
     @property
     def is_flat(self) -> bool:
         """Say whether the position holds nothing."""
@@ -52,6 +56,9 @@ class PositionQuery(msgspec.Struct, frozen=True, kw_only=True):
     min_results_seq: int = 0
     wait_ms: int = 2_000
 
+    def __post_init__(self) -> None:
+        check_ids(self, ("position_id",))
+
 
 class OpenPosition(msgspec.Struct, frozen=True, kw_only=True):
     """Ask the ledger to open (register) a position with its allocation."""
@@ -63,12 +70,18 @@ class OpenPosition(msgspec.Struct, frozen=True, kw_only=True):
     direction: Direction = Direction.LONG
     allocation_usd: Positive = 1_000.0
 
+    def __post_init__(self) -> None:
+        check_ids(self, ("position_id", "venue", "book_id"), "token_contract")
+
 
 class ListPositions(msgspec.Struct, frozen=True, kw_only=True):
     """Ask the ledger for every position, optionally of one venue or book."""
 
     venue: SubjectToken | None = None
     book_id: SubjectToken | None = None
+
+    def __post_init__(self) -> None:
+        check_ids(self, ("venue", "book_id"))
 
 
 class PositionReply(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import msgspec
 
 from intentbus.schemas.enums import ActionType, ExecutionStatus, Side
-from intentbus.schemas.fields import Identifier, NonNegative, SubjectToken, Symbol, Timestamp
+from intentbus.schemas.fields import (
+    Identifier,
+    NonNegative,
+    SubjectToken,
+    Symbol,
+    Timestamp,
+    check_ids,
+)
 from intentbus.schemas.plan import ExecutionPlan
 
 RESULT_TAG = "intentbus.result.v1"
@@ -42,6 +49,11 @@ class ExecutionResult(
     skip_reason: str | None = None
     error: str | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_ids(
+            self, ("result_id", "intent_id", "position_id", "venue", "book_id"), "token_contract"
+        )
 
     @property
     def filled_size(self) -> float:
