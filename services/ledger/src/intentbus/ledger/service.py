@@ -18,6 +18,7 @@ import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -37,7 +38,7 @@ from intentbus.ledger.api import AppliedProgress, PositionApi
 from intentbus.ledger.applier import Duplicate, Rejected, apply_message
 from intentbus.ledger.rebuild import copy_registrations, move_aside
 from intentbus.ledger.sqlite_store import SqliteStore
-from intentbus.schemas import encode
+from intentbus.schemas import ListPositions, encode
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ DEFAULT_DURABLE = "ledger"
 QUEUE_GROUP = "ledger"
 OPERATIONS = ("get", "list", "open")
 STREAM_KEY = "results_stream"
+PROBE_VENUE = "ledger-probe"
 
 
 class LedgerHalted(RuntimeError):
@@ -118,6 +120,25 @@ class LedgerService:
                     self.topology.ledger_subject(operation), QUEUE_GROUP, cb=self._on_request
                 )
             )
+        await self._until_answering(self._nc)
+
+    async def _until_answering(self, nc: Client, timeout_s: float = 5.0) -> None:
+        """Return once a request of ours reaches the API, so start() means "answering".
+
+        A flush is not enough: the server may still answer "no responders" to another
+        connection for a moment after it acknowledged the subscriptions.
+        """
+        probe = encode(ListPositions(venue=PROBE_VENUE))
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            try:
+                await nc.request(self.topology.ledger_subject("list"), probe, timeout=timeout_s)
+                return
+            except NoRespondersError:
+                if asyncio.get_running_loop().time() > deadline:
+                    log.warning("ledger subscriptions not visible after %.1fs", timeout_s)
+                    return
+                await asyncio.sleep(0.01)
 
     def _bind_to_stream(self) -> None:
         stream = self.store.meta(STREAM_KEY)
