@@ -25,7 +25,7 @@ from intentbus.bus import (
     Topology,
     publish_with_id,
 )
-from intentbus.ledger.service import LedgerService
+from intentbus.ledger.service import LedgerHalted, LedgerService
 from intentbus.schemas import (
     ActionType,
     DeadLetter,
@@ -293,6 +293,26 @@ async def test_rebuild_from_the_stream_gives_identical_positions(
     assert by_id["implicit-short"].direction is Direction.SHORT
     assert by_id["implicit-short"].size == pytest.approx(1.0)
     assert by_id["never-traded"].results_applied == 0
+
+
+async def test_a_store_failure_halts_the_ledger_and_loses_nothing(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    broken = LedgerService(BusSettings.from_env(nats_url, name="ledger-test"), topology, db)
+    await broken.start()
+    broken.store.close()
+    stop = asyncio.Event()
+    run = asyncio.create_task(broken.run(stop))
+    ack = await Publisher(js, topology).result(_result(1, quantity=2.0))
+    with pytest.raises(LedgerHalted, match="ledger store failed"):
+        await run
+    await broken.stop()
+    assert broken.applied == 0
+    async with running_ledger(nats_url, topology, db) as ledger:
+        await wait_for(lambda: _value(ledger.applied), until=lambda n: n == 1, what="redelivery")
+        position = await PositionClient(nc, topology).get("p1", min_results_seq=ack.seq)
+        assert position is not None
+        assert position.size == 2.0
 
 
 async def _value(n: int) -> int:

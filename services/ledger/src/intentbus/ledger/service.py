@@ -47,6 +47,7 @@ QUEUE_GROUP = "ledger"
 OPERATIONS = ("get", "list", "open")
 STREAM_KEY = "results_stream"
 PROBE_VENUE = "ledger-probe"
+HALTED_REDELIVERY_S = 1.0
 
 
 class LedgerHalted(RuntimeError):
@@ -209,7 +210,7 @@ class LedgerService:
 
     async def _on_result(self, _raw: msgspec.Raw, msg: Msg) -> Disposition:
         if self._failure is not None:
-            return Nak(delay_s=5.0, reason="ledger halted")
+            return Nak(delay_s=HALTED_REDELIVERY_S, reason="ledger halted")
         seq = msg.metadata.sequence.stream
         try:
             outcome = apply_message(self.store, msg.data, seq)
@@ -217,7 +218,7 @@ class LedgerService:
             log.exception("could not apply %s seq %d; halting", msg.subject, seq)
             self._failure = exc
             self._halt.set()
-            return Nak(delay_s=5.0, reason="ledger halted")
+            return Nak(delay_s=HALTED_REDELIVERY_S, reason="ledger halted")
         await self.progress.advance(seq)
         if isinstance(outcome, Rejected):
             self.rejected += 1
