@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,8 +19,10 @@ from intentbus.bus import BusSettings, Topology, connect, provision
 
 T = TypeVar("T")
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, CI) is not cut at 80 columns: tables keep every column readable.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 160)
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 NatsUrlOption = Annotated[
     str | None,

@@ -33,31 +33,29 @@ def _num(value: float | None, digits: int = 6) -> str:
     return "" if value is None else f"{value:.{digits}g}"
 
 
+def _table(title: str, columns: tuple[str, ...], numeric: frozenset[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
+    return table
+
+
 def intents_table(intents: Iterable[ExecutionIntent], title: str = "Intents") -> Table:
-    """Tabulate intents."""
-    table = Table(title=title)
-    for column in (
-        "intent",
-        "venue",
-        "book",
-        "position",
-        "symbol",
-        "action",
-        "size_frac",
-        "urgency",
-        "flags",
-    ):
-        table.add_column(column)
-    for it in intents:
-        flags = ",".join(
-            f for f, on in (("reduce_only", it.reduce_only), ("post_only", it.post_only)) if on
+    """Tabulate intents, numbered in the order given."""
+    table = _table(
+        title,
+        ("#", "intent", "venue/book", "position", "action", "size_frac", "urgency", "flags"),
+        frozenset({"#", "size_frac"}),
+    )
+    for n, it in enumerate(intents, start=1):
+        flags = " ".join(
+            f for f, on in (("reduce-only", it.reduce_only), ("post-only", it.post_only)) if on
         )
         table.add_row(
-            it.intent_id[:12],
-            it.token_chain,
-            it.book_id,
+            str(n),
+            it.intent_id[:8],
+            f"{it.token_chain}/{it.book_id}",
             it.position_id,
-            it.token_contract,
             it.action.value,
             f"{it.size_frac:g}",
             it.urgency.value,
@@ -68,24 +66,14 @@ def intents_table(intents: Iterable[ExecutionIntent], title: str = "Intents") ->
 
 def results_table(results: Iterable[ExecutionResult], title: str = "Results") -> Table:
     """Tabulate results: status, fill and the reason for a skip or error."""
-    table = Table(title=title)
-    for column in (
-        "intent",
-        "book",
-        "position",
-        "action",
-        "status",
-        "side",
-        "size",
-        "price",
-        "fees",
-        "reason",
-    ):
-        table.add_column(column)
+    table = _table(
+        title,
+        ("intent", "position", "action", "status", "side", "size", "price", "fees $", "reason"),
+        frozenset({"size", "price", "fees $"}),
+    )
     for r in results:
         table.add_row(
-            r.intent_id[:12],
-            r.book_id,
+            r.intent_id[:8],
             r.position_id,
             r.action.value,
             Text(r.status.value, style=_STATUS_STYLE[r.status]),
@@ -100,33 +88,33 @@ def results_table(results: Iterable[ExecutionResult], title: str = "Results") ->
 
 def positions_table(positions: Iterable[Position], title: str = "Positions") -> Table:
     """Tabulate positions."""
-    table = Table(title=title)
-    for column in (
-        "position",
-        "venue",
-        "book",
-        "symbol",
-        "dir",
-        "allocation",
-        "size",
-        "avg entry",
-        "realized PnL",
-        "fees",
-        "results",
-    ):
-        table.add_column(column, justify="right" if column[0] in "asrf" else "left")
+    table = _table(
+        title,
+        (
+            "position",
+            "venue/book",
+            "symbol",
+            "dir",
+            "alloc $",
+            "size",
+            "avg entry",
+            "rPnL $",
+            "fees $",
+            "results",
+        ),
+        frozenset({"alloc $", "size", "avg entry", "rPnL $", "fees $", "results"}),
+    )
     for p in positions:
         table.add_row(
             p.position_id,
-            p.venue,
-            p.book_id,
+            f"{p.venue}/{p.book_id}",
             p.token_contract,
             p.direction.value,
-            f"{p.allocation_usd:,.2f}",
+            f"{p.allocation_usd:,.0f}",
             _num(p.size),
             _num(p.avg_entry_price),
-            f"{p.realized_pnl_usd:,.4f}",
-            f"{p.fees_usd:,.4f}",
+            f"{p.realized_pnl_usd:,.2f}",
+            f"{p.fees_usd:,.2f}",
             str(p.results_applied),
         )
     return table
