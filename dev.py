@@ -47,7 +47,7 @@ def find_uv() -> str:
 
 def main(argv: list[str]) -> int:
     """Run the named command."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may run on an older python3
         print("intentbus needs Python 3.11 or newer", file=sys.stderr)
         return 2
     if not argv or argv[0] not in {*COMMANDS, "check", "uv"}:

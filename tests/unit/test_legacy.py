@@ -26,10 +26,21 @@ POSITION = {
 
 def test_spec_dict_has_exactly_the_spec_keys_and_round_trips() -> None:
     intent = build_intent(
-        action=ActionType.RECLAIM, size_frac=0.3, position_id="pos-7", token_contract="ETH",
-        token_chain="hyperliquid", book_id="main", urgency=Urgency.HIGH, priority=80,
-        reason_codes=("s2_dip",), state="S2", prev_state="S1", a_final=0.6, e_final=0.1,
-        max_leverage=5.0, risk_reason="cap",
+        action=ActionType.RECLAIM,
+        size_frac=0.3,
+        position_id="pos-7",
+        token_contract="ETH",
+        token_chain="hyperliquid",
+        book_id="main",
+        urgency=Urgency.HIGH,
+        priority=80,
+        reason_codes=("s2_dip",),
+        state="S2",
+        prev_state="S1",
+        a_final=0.6,
+        e_final=0.1,
+        max_leverage=5.0,
+        risk_reason="cap",
     )
     as_dict = to_spec_dict(intent)
     assert tuple(as_dict) == SPEC_FIELDS
