@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from intentbus.bus import BusSettings, Topology, connect
 from intentbus.cli.app import build_app
-from intentbus.schemas import build_intent, encode
+from intentbus.schemas import Mark, build_intent, decode, encode
 
 runner = CliRunner()
 
@@ -116,3 +116,28 @@ def test_unsafe_book_is_refused_with_a_clear_error(nats_url: str, topology: Topo
     assert result.exit_code == 2
     assert "book_id" in result.output
     assert _stored(nats_url, topology) == 0
+
+
+def test_mark_is_published_and_a_bad_one_refused(nats_url: str, topology: Topology) -> None:
+    ns = ["--nats-url", nats_url, "--namespace", topology.namespace]
+    done = runner.invoke(
+        build_app(), ["mark", "--venue", "paper", "--symbol", "BTC", "--price", "66000", *ns]
+    )
+    assert done.exit_code == 0, done.output
+
+    async def last_mark() -> Mark:
+        nc = await connect(BusSettings.from_env(nats_url))
+        try:
+            msg = await nc.jetstream().get_last_msg(
+                topology.marks_stream, topology.marks_subject("paper", "BTC")
+            )
+            return decode(msg.data or b"", Mark)
+        finally:
+            await nc.drain()
+
+    assert asyncio.run(last_mark()).price == 66000.0
+    refused = runner.invoke(
+        build_app(), ["mark", "--venue", "paper", "--symbol", "BTC", "--price", "-1", *ns]
+    )
+    assert refused.exit_code == 2
+    assert "price" in refused.output

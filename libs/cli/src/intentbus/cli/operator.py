@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -26,7 +26,14 @@ from intentbus.cli.common import (
 )
 from intentbus.cli.intents_input import parse_lines
 from intentbus.cli.tables import print_row_header, row_for
-from intentbus.schemas import ActionType, ExecutionIntent, Urgency, build_intent
+from intentbus.schemas import (
+    ActionType,
+    ExecutionIntent,
+    Mark,
+    Urgency,
+    build_intent,
+    validated,
+)
 
 
 class TailWhat(StrEnum):
@@ -204,7 +211,30 @@ async def _tail(
         await sub.unsubscribe()
 
 
+def mark(
+    venue: Annotated[str, typer.Option(help="Venue namespace.")],
+    symbol: Annotated[str, typer.Option(help="Venue symbol.")],
+    price: Annotated[float, typer.Option(help="Mark price (> 0).")],
+    nats_url: NatsUrlOption = None,
+    namespace: NamespaceOption = "",
+) -> None:
+    """Publish a mark price (the paper venue fills at the latest one)."""
+    try:
+        message = validated(Mark(venue=venue, symbol=symbol, price=price, at=datetime.now(UTC)))
+    except msgspec.ValidationError as exc:
+        raise fail(f"invalid mark: {exc}") from None
+    run(_publish_mark(message, nats_url, namespace))
+
+
+async def _publish_mark(message: Mark, nats_url: str | None, ns: str) -> None:
+    async with bus_session(nats_url, ns, name="intentbus-mark") as bus:
+        ack = await Publisher(bus.js, bus.topology).mark(message)
+    subject = bus.topology.marks_subject(message.venue, message.symbol)
+    console.print(f"mark {message.symbol} = {message.price:g} on {subject} (seq {ack.seq})")
+
+
 def register(app: typer.Typer) -> None:
     """Add the operator commands."""
     app.command()(publish)
     app.command()(tail)
+    app.command()(mark)
