@@ -141,3 +141,31 @@ def test_mark_is_published_and_a_bad_one_refused(nats_url: str, topology: Topolo
     )
     assert refused.exit_code == 2
     assert "price" in refused.output
+
+
+def test_unreachable_server_gives_one_clear_error(topology: Topology) -> None:
+    result = runner.invoke(
+        build_app(),
+        [
+            "publish",
+            "--action",
+            "add",
+            "--size-frac",
+            "0.3",
+            "--position",
+            "p9",
+            "--symbol",
+            "ETH",
+            "--venue",
+            "paper",
+            "--book",
+            "main",
+            "--nats-url",
+            "nats://127.0.0.1:9",
+            "--namespace",
+            topology.namespace,
+        ],
+        env={"INTENTBUS_CONNECT_TIMEOUT_S": "0.5"},
+    )
+    assert result.exit_code == 1
+    assert "cannot reach NATS at nats://127.0.0.1:9" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ import nats
 from nats.aio.client import Client
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +74,21 @@ class BusSettings:
 
 
 async def connect(settings: BusSettings) -> Client:
-    """Connect with unlimited reconnects so a server restart does not end a service."""
+    """Connect with unlimited reconnects so a server restart does not end a service.
+
+    Connection trouble is logged as one line per event, without a traceback.
+    """
+    servers = ", ".join(settings.servers)
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("NATS %s: %s", servers, exc or type(exc).__name__)
+
+    async def on_disconnected() -> None:
+        log.warning("disconnected from NATS %s; reconnecting", servers)
+
+    async def on_reconnected() -> None:
+        log.warning("reconnected to NATS %s", servers)
+
     return await nats.connect(
         servers=list(settings.servers),
         name=settings.name,
@@ -84,4 +100,7 @@ async def connect(settings: BusSettings) -> Client:
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
         connect_timeout=5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnected,
+        reconnected_cb=on_reconnected,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Coroutine
@@ -12,12 +13,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from nats.aio.client import Client
+from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from rich.console import Console
 
 from intentbus.bus import BusSettings, Topology, connect, provision
 
 T = TypeVar("T")
+
 
 # Piped output (logs, CI) is not cut at 80 columns: tables keep every column readable.
 _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 160)
@@ -55,10 +58,33 @@ class BusSession:
 
 @asynccontextmanager
 async def bus_session(
-    nats_url: str | None, namespace: str, *, name: str, provision_streams: bool = True
+    nats_url: str | None,
+    namespace: str,
+    *,
+    name: str,
+    provision_streams: bool = True,
+    reach_timeout_s: float | None = None,
 ) -> AsyncIterator[BusSession]:
-    """Connect, provision the core streams (idempotent), and drain on exit."""
-    nc = await connect(BusSettings.from_env(nats_url, name=name))
+    """Connect, provision the core streams (idempotent), and drain on exit.
+
+    A one-shot command gives up after ``reach_timeout_s`` with one clear line instead of
+    retrying (and logging) forever like a service does.
+    """
+    settings = BusSettings.from_env(nats_url, name=name)
+    if reach_timeout_s is None:
+        reach_timeout_s = float(os.environ.get("INTENTBUS_CONNECT_TIMEOUT_S") or 10.0)
+    connection_log = logging.getLogger("intentbus.bus.connection")
+    level = connection_log.level
+    connection_log.setLevel(logging.ERROR)
+    try:
+        nc = await asyncio.wait_for(connect(settings), reach_timeout_s)
+    except (TimeoutError, OSError, NoServersError) as exc:
+        where = ", ".join(settings.servers)
+        raise fail(
+            f"cannot reach NATS at {where} within {reach_timeout_s:g}s ({exc!r})", 1
+        ) from None
+    finally:
+        connection_log.setLevel(level)
     try:
         js = nc.jetstream()
         topology = Topology(namespace)
