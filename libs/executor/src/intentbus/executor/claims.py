@@ -1,7 +1,10 @@
 """Claims: what an executor did, or is doing, with each intent (KV bucket ``EXECUTIONS``).
 
 A claim ``{state: claimed, owner, client_order_id, plan}`` is created *before* the order
-is sent; once the result is stored on ``RESULTS`` it becomes ``{state: done, result}``.
+is sent; once the result is final it becomes ``{state: done, result}`` (written while the
+result is published: a ``done`` claim is republished until the intent is acked). A result
+that sends nothing (a skip) is recorded by *creating* a ``done`` claim before it is
+published, so it can never be published over a claim of an order.
 A redelivered intent with a ``done`` claim republishes the stored result (same
 ``result_id``: the stream and the ledger drop the copy); with a ``claimed`` claim the
 runtime asks the venue for the order by its client order id instead of guessing.
@@ -85,16 +88,49 @@ class ClaimStore:
             return None
         return Claim(**msgspec.structs.asdict(stored), revision=revision)
 
-    async def finish(self, intent_id: str, owner: str, result: ExecutionResult) -> None:
-        """Mark the intent done with its stored result (the result is final: overwrite)."""
-        previous = await self.get(intent_id)
-        stored = _Stored(
-            intent_id=intent_id,
-            state=ClaimState.DONE,
-            owner=owner,
-            client_order_id=result.client_order_id or "",
-            plan=result.plan,
-            result=result,
-            claimed_at=previous.claimed_at if previous else None,
-        )
+    async def record(self, intent_id: str, owner: str, result: ExecutionResult) -> bool:
+        """Create a ``done`` record of a result that sent nothing (a skip).
+
+        Return False when the intent already has a claim: it was (or is being) acted on,
+        so this result must not be published.
+        """
+        stored = _done(intent_id, owner, result, datetime.now(UTC))
+        try:
+            await self._kv.create(intent_id, msgspec.json.encode(stored))
+        except KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def finish(
+        self,
+        intent_id: str,
+        owner: str,
+        result: ExecutionResult,
+        *,
+        claimed_at: datetime | None = None,
+        read_previous: bool = True,
+    ) -> None:
+        """Mark the intent done with its final result (the result is final: overwrite).
+
+        ``claimed_at`` is kept from the claim: given, or read from it unless
+        ``read_previous`` is False.
+        """
+        if claimed_at is None and read_previous:
+            previous = await self.get(intent_id)
+            claimed_at = previous.claimed_at if previous else None
+        stored = _done(intent_id, owner, result, claimed_at)
         await self._kv.put(intent_id, msgspec.json.encode(stored))
+
+
+def _done(
+    intent_id: str, owner: str, result: ExecutionResult, claimed_at: datetime | None
+) -> _Stored:
+    return _Stored(
+        intent_id=intent_id,
+        state=ClaimState.DONE,
+        owner=owner,
+        client_order_id=result.client_order_id or "",
+        plan=result.plan,
+        result=result,
+        claimed_at=claimed_at,
+    )

@@ -1,11 +1,15 @@
 """The executor runtime: consume one venue's intents, execute each once, publish results.
 
-Per intent: (done claim -> republish the stored result) else take the position lease,
-then expired -> SKIPPED; below the position cursor -> SKIPPED superseded; read the
-position (read-your-writes on the cursor's ``results_seq``); ``prepare`` -> skip, or
-claim -> ``execute``; publish the result; mark the claim done; advance the cursor; and
-only then ack the intent. A crash anywhere leaves a state a redelivery resolves without
-a second order (see :mod:`intentbus.executor.claims`, :mod:`intentbus.executor.ordering`).
+Per intent: take the position lease, which returns the position cursor (one KV record,
+:mod:`intentbus.executor.ordering`); on a redelivery, settle an existing claim first (done
+-> republish the stored result; claimed -> ask the venue). Otherwise: expired -> SKIPPED;
+below the position cursor -> SKIPPED superseded; read the position (read-your-writes on
+the cursor's ``results_seq``); ``prepare`` -> skip, or create the claim -> ``execute``. A
+skip is recorded by creating a done claim before it is published, so it never goes out
+over an existing claim; an executed result is published while its claim is marked done.
+Then the lease is freed and the cursor advanced in one write, and only then is the
+intent acked. A crash anywhere leaves a state a redelivery resolves without a second
+order (see :mod:`intentbus.executor.claims`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 from nats.aio.client import Client
@@ -40,9 +45,9 @@ from intentbus.bus import (
 )
 from intentbus.executor import results
 from intentbus.executor.base import BaseExecutor, VenueContext, client_order_id
-from intentbus.executor.claims import ClaimState, ClaimStore
+from intentbus.executor.claims import Claim, ClaimState, ClaimStore
 from intentbus.executor.kv import ensure_bucket
-from intentbus.executor.ordering import Cursor, CursorStore, LeaseStore
+from intentbus.executor.ordering import Cursor, PositionSlots
 from intentbus.executor.settings import (
     CLAIMS_BUCKET,
     CURSORS_BUCKET,
@@ -74,8 +79,7 @@ __all__ = [
 @dataclass(frozen=True)
 class _Stores:
     claims: ClaimStore
-    leases: LeaseStore
-    cursors: CursorStore
+    slots: PositionSlots
 
 
 class _Retry(Exception):
@@ -134,11 +138,10 @@ class ExecutorRuntime:
         bucket = self._topology.bucket
         self._stores = _Stores(
             claims=ClaimStore(await ensure_bucket(self._js, bucket(CLAIMS_BUCKET))),
-            leases=LeaseStore(
-                await ensure_bucket(self._js, bucket(LEASES_BUCKET)),
+            slots=PositionSlots(
+                await ensure_bucket(self._js, bucket(CURSORS_BUCKET)),
                 ttl_s=self.settings.lease_ttl_s,
             ),
-            cursors=CursorStore(await ensure_bucket(self._js, bucket(CURSORS_BUCKET))),
         )
         await self._executor.start(VenueContext(nc=self._nc, js=self._js, topology=self._topology))
         self._started = True
@@ -208,28 +211,53 @@ class ExecutorRuntime:
         return Nak(delay_s=retry.delay_s, reason=retry.reason)
 
     async def _handle_leased(self, intent: ExecutionIntent, seq: int, deliveries: int) -> Ack:
-        leases = self._state.leases
+        slots = self._state.slots
         pid = intent.position_id
-        lease = await leases.acquire(pid, self.owner, intent.intent_id, seq)
-        if lease is None:
+        held = await slots.acquire(pid, self.owner, intent.intent_id, seq)
+        if held is None:
             raise _Retry("position lease held by another replica", self.settings.busy_retry_s)
+        advance: Cursor | None = None
         try:
-            return await self._handle_owned(intent, seq, deliveries)
+            results_seq = await self._handle_owned(intent, seq, deliveries, held.cursor)
+            advance = Cursor(intent_seq=seq, results_seq=results_seq)
         finally:
-            await leases.release(pid, lease)
+            await slots.release(pid, held, advance)  # frees the lease, advances the cursor
+        return Ack()
 
-    async def _handle_owned(self, intent: ExecutionIntent, seq: int, deliveries: int) -> Ack:
-        claim = await self._state.claims.get(intent.intent_id)
-        if claim is not None and claim.state is ClaimState.DONE and claim.result is not None:
-            return await self._republish(claim.result, seq)
-        cursor = await self._state.cursors.get(intent.position_id)
-        if claim is not None and claim.plan is not None:
-            result = await self._resolve(intent, claim.plan, cursor, seq, deliveries)
-        else:
-            result = await self._fresh(intent, cursor, seq)
-        return await self._finish(intent, seq, result)
+    async def _handle_owned(
+        self, intent: ExecutionIntent, seq: int, deliveries: int, cursor: Cursor
+    ) -> int:
+        """Handle an intent under its position's lease; return the ``RESULTS`` sequence."""
+        if deliveries > 1:  # delivered before: a claim is likely, settle it first
+            claim = await self._state.claims.get(intent.intent_id)
+            if claim is not None:
+                return await self._settle(intent, claim, cursor, seq, deliveries)
+        # First delivery: no read; creating the claim (or the skip's done record) is the
+        # check, and an existing claim sends the intent back to be settled.
+        outcome = await self._fresh(intent, cursor, seq)
+        if isinstance(outcome, _Claimed):
+            return await self._finish(intent, outcome.result, claimed_at=outcome.claimed_at)
+        if not await self._state.claims.record(intent.intent_id, self.owner, outcome):
+            raise _Retry("intent claimed already; settle on redelivery", self.settings.busy_retry_s)
+        return await self._publish(outcome)
 
-    async def _fresh(self, intent: ExecutionIntent, cursor: Cursor, seq: int) -> ExecutionResult:
+    async def _settle(
+        self, intent: ExecutionIntent, claim: Claim, cursor: Cursor, seq: int, deliveries: int
+    ) -> int:
+        """Settle an existing claim: republish a done one, resolve a claimed one."""
+        if claim.state is ClaimState.DONE and claim.result is not None:
+            results_seq = await self._publish(claim.result, count=False)
+            self.stats.republished += 1
+            return results_seq
+        if claim.plan is None:  # not written by this runtime: nothing to resolve
+            raise _Retry(f"claim of {intent.intent_id} has no plan", self.settings.ledger_retry_s)
+        result = await self._resolve(intent, claim.plan, cursor, seq, deliveries)
+        return await self._finish(intent, result, claimed_at=claim.claimed_at)
+
+    async def _fresh(
+        self, intent: ExecutionIntent, cursor: Cursor, seq: int
+    ) -> ExecutionResult | _Claimed:
+        """Return a skip (not yet recorded) or the result of an order sent under a new claim."""
         if intent.is_expired():
             return self._skip(intent, SkipReason.EXPIRED, f"valid_until {intent.valid_until}")
         if seq < cursor.intent_seq:
@@ -243,11 +271,13 @@ class ExecutorRuntime:
         if isinstance(prepared, Skip):
             return results.skipped(intent, self.venue, prepared)
         plan = prepared
-        if plan.client_order_id != client_order_id(intent.intent_id):
-            plan = _with_cloid(plan, client_order_id(intent.intent_id))
+        cloid = client_order_id(intent.intent_id)
+        if plan.client_order_id != cloid:
+            plan = _with_cloid(plan, cloid)
         if intent.is_expired():  # the ledger read may have waited
             return self._skip(intent, SkipReason.EXPIRED, f"valid_until {intent.valid_until}")
-        if await self._state.claims.claim(intent.intent_id, self.owner, plan) is None:
+        claim = await self._state.claims.claim(intent.intent_id, self.owner, plan)
+        if claim is None:
             raise _Retry("claimed concurrently; resolve on redelivery", self.settings.busy_retry_s)
         try:
             outcome = await self._executor.execute(plan, position)
@@ -256,7 +286,7 @@ class ExecutorRuntime:
             log.exception("execute failed for intent %s", intent.intent_id)
             raise _Retry(f"execute failed: {exc!r}", self.settings.ledger_retry_s) from exc
         self.stats.executed += 1
-        return results.executed(intent, plan, outcome)
+        return _Claimed(results.executed(intent, plan, outcome), claim.claimed_at)
 
     async def _resolve(
         self,
@@ -301,19 +331,44 @@ class ExecutorRuntime:
     def _skip(self, intent: ExecutionIntent, reason: SkipReason, detail: str) -> ExecutionResult:
         return results.skipped(intent, self.venue, Skip(reason=reason.value, detail=detail))
 
-    async def _finish(self, intent: ExecutionIntent, seq: int, result: ExecutionResult) -> Ack:
-        ack = await self._publisher.result(result)
-        await self._state.claims.finish(intent.intent_id, self.owner, result)
-        await self._state.cursors.advance(intent.position_id, intent_seq=seq, results_seq=ack.seq)
-        if result.plan is None:
-            self.stats.skipped += 1
-        return Ack()
+    async def _finish(
+        self, intent: ExecutionIntent, result: ExecutionResult, *, claimed_at: datetime | None
+    ) -> int:
+        """Publish the final result of a claimed intent while marking its claim done.
 
-    async def _republish(self, result: ExecutionResult, seq: int) -> Ack:
+        Both orders are safe: a done claim is republished on redelivery until the intent
+        is acked, and the intent is acked only after both writes succeeded.
+        """
+        published, finished = await asyncio.gather(
+            self._publish(result),
+            self._state.claims.finish(
+                intent.intent_id,
+                self.owner,
+                result,
+                claimed_at=claimed_at,
+                read_previous=False,
+            ),
+            return_exceptions=True,
+        )
+        if isinstance(finished, BaseException):
+            raise finished
+        if isinstance(published, BaseException):
+            raise published
+        return published
+
+    async def _publish(self, result: ExecutionResult, *, count: bool = True) -> int:
         ack = await self._publisher.result(result)
-        await self._state.cursors.advance(result.position_id, intent_seq=seq, results_seq=ack.seq)
-        self.stats.republished += 1
-        return Ack()
+        if count and result.plan is None:
+            self.stats.skipped += 1
+        return ack.seq
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """The result of an order sent under a claim created by this handler."""
+
+    result: ExecutionResult
+    claimed_at: datetime | None
 
 
 def _with_cloid(plan: ExecutionPlan, cloid: str) -> ExecutionPlan:

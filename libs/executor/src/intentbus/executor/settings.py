@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CLAIMS_BUCKET = "EXECUTIONS"
-LEASES_BUCKET = "EXEC_LEASES"
+# A position's lease and cursor live in one record (see intentbus.executor.ordering), in
+# the bucket that held cursors before: the lease bucket is that one now.
 CURSORS_BUCKET = "EXEC_CURSORS"
+LEASES_BUCKET = CURSORS_BUCKET
 
 
 @dataclass(frozen=True, kw_only=True)
