@@ -186,3 +186,52 @@ async def test_handler_crash_is_retried_then_dead_lettered(
 
 async def _value(value: T) -> T:
     return value
+
+
+async def test_keyed_consumer_keeps_key_order_across_batches_without_a_batch_barrier(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    publisher = Publisher(js, topology)
+    published: dict[str, list[str]] = {"p0": [], "p1": [], "p2": []}
+    for i in range(60):
+        intent = _intent(topology, i % 3)
+        published[intent.position_id].append(intent.intent_id)
+        await publisher.intent(intent)
+    handled: dict[str, list[str]] = {key: [] for key in published}
+    release_p0 = asyncio.Event()
+    in_hand = max_in_hand = 0
+
+    async def handle(intent: ExecutionIntent, msg: Msg) -> Disposition:
+        nonlocal in_hand, max_in_hand
+        in_hand += 1
+        max_in_hand = max(max_in_hand, in_hand)
+        if intent.position_id == "p0" and not handled["p0"]:
+            await release_p0.wait()  # p0 stalls; other keys must still get fetched
+        handled[intent.position_id].append(intent.intent_id)
+        if len(handled["p1"]) >= 5:  # more p1 than the first batch of 8 holds
+            release_p0.set()
+        in_hand -= 1
+        return Ack()
+
+    consumer = MessageConsumer(
+        js,
+        topology,
+        _spec(topology),
+        ExecutionIntent,
+        handle,
+        key_of=lambda intent: intent.position_id,
+        batch=8,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await wait_for(
+        lambda: _value(sum(len(ids) for ids in handled.values())),
+        until=lambda n: n == 60,
+        what="every message handled",
+    )
+    stop.set()
+    await task
+    assert handled == published
+    assert max_in_hand <= 8
+    info = await js.consumer_info(topology.intents_stream, "worker")
+    assert (info.num_ack_pending, info.num_pending) == (0, 0)

@@ -57,9 +57,11 @@ KeyOf = Callable[[T], str]
 class MessageConsumer(Generic[T]):
     """Consume one durable pull consumer with a typed decoder built once.
 
-    Messages of one fetched batch that share a key (``key_of``) are handled one after
-    another in stream order; different keys run concurrently. Without ``key_of`` the
-    whole batch is handled in order.
+    Messages that share a key (``key_of``) are handled one after another in stream
+    order; different keys run concurrently, and the next batch is fetched while earlier
+    ones are still being handled (at most ``batch`` messages in hand at once), a key's
+    new messages queued behind its earlier ones. Without ``key_of`` each fetched batch is
+    handled in order before the next fetch.
     """
 
     def __init__(
@@ -84,6 +86,10 @@ class MessageConsumer(Generic[T]):
         self._fetch_timeout_s = fetch_timeout_s
         self.dead_lettered = 0
         self.handled = 0
+        # keyed mode: messages fetched and not settled yet, and each key's last lane
+        self._in_hand = 0
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._room = asyncio.Event()
 
     @property
     def spec(self) -> ConsumerSpec:
@@ -98,8 +104,13 @@ class MessageConsumer(Generic[T]):
         )
         try:
             while not stop.is_set():
+                room = self._batch - self._in_hand
+                if room <= 0:  # keyed mode, full: wait until a message is settled
+                    self._room.clear()
+                    await self._room.wait()
+                    continue
                 try:
-                    msgs = await sub.fetch(self._batch, timeout=self._fetch_timeout_s)
+                    msgs = await sub.fetch(room, timeout=self._fetch_timeout_s)
                 except (NatsTimeoutError, TimeoutError):
                     # nats-py's fetch() also raises a bare (asyncio) TimeoutError when its
                     # deadline runs out between its two pull requests: no messages, go on.
@@ -108,6 +119,8 @@ class MessageConsumer(Generic[T]):
                     return
                 await self._handle_batch(msgs)
         finally:
+            if self._tails:  # let every fetched message be settled
+                await asyncio.gather(*self._tails.values(), return_exceptions=True)
             try:
                 await sub.unsubscribe()
             except Exception:  # connection may already be closed at shutdown
@@ -127,11 +140,28 @@ class MessageConsumer(Generic[T]):
         lanes: dict[str, list[tuple[Msg, T]]] = {}
         for msg, item in decoded:
             lanes.setdefault(self._key_of(item), []).append((msg, item))
-        await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()))
+        for key, lane in lanes.items():
+            self._in_hand += len(lane)
+            task = asyncio.create_task(self._run_lane(key, lane, self._tails.get(key)))
+            self._tails[key] = task
 
-    async def _run_lane(self, lane: list[tuple[Msg, T]]) -> None:
-        for msg, item in lane:
-            await self._handle_one(msg, item)
+    async def _run_lane(
+        self, key: str, lane: list[tuple[Msg, T]], after: asyncio.Task[None] | None
+    ) -> None:
+        try:
+            if after is not None:  # the key's earlier messages first, in stream order
+                await asyncio.wait([after])
+            for msg, item in lane:
+                try:
+                    await self._handle_one(msg, item)
+                except Exception:  # settling failed (connection lost): redelivered later
+                    log.exception("could not settle %s", msg.subject)
+                finally:
+                    self._in_hand -= 1
+                    self._room.set()
+        finally:
+            if self._tails.get(key) is asyncio.current_task():
+                del self._tails[key]
 
     async def _handle_one(self, msg: Msg, item: T) -> None:
         try:
