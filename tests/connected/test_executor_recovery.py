@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
+import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -14,7 +16,7 @@ from intentbus.executor import results
 from intentbus.executor.base import OrderOutcome, VenueContext
 from intentbus.executor.claims import ClaimState, ClaimStore
 from intentbus.executor.kv import ensure_bucket
-from intentbus.executor.ordering import CursorStore, LeaseStore
+from intentbus.executor.ordering import Cursor, CursorStore, LeaseStore, PositionSlots
 from intentbus.executor.runtime import (
     CLAIMS_BUCKET,
     CURSORS_BUCKET,
@@ -34,7 +36,7 @@ from intentbus.testing import wait_for
 from intentbus.testing.executor_harness import read_results, running
 from intentbus.testing.fake_ledger import FakeLedger
 from intentbus.venues.paper import PaperConfig, PaperExecutor
-from intentbus.venues.paper.account import PaperAccount, PaperOrder
+from intentbus.venues.paper.account import PaperAccount, PaperOrder, SymbolBook
 
 FAST = RuntimeSettings(ledger_retry_s=0.1, busy_retry_s=0.02)
 CONFIG = PaperConfig(prices={"BTC": 100.0}, slippage_bps=0.0)
@@ -79,7 +81,7 @@ def _runtime(
     return ExecutorRuntime(nc, js, topology, paper or PaperExecutor(CONFIG), settings=FAST)
 
 
-def _intent() -> ExecutionIntent:
+def _intent(created_at: datetime | None = None) -> ExecutionIntent:
     return build_intent(
         action="add",
         size_frac=0.5,
@@ -87,7 +89,34 @@ def _intent() -> ExecutionIntent:
         token_contract="BTC",
         token_chain="paper",
         book_id="main",
+        created_at=created_at,
     )
+
+
+class Crash(Exception):
+    """The simulated death of the replica that was placing the order."""
+
+
+class CrashBeforeCommit(PaperAccount):
+    """Dies after taking the client order id's gate, before the fill is committed."""
+
+    async def _commit(self, *args: object, **kwargs: object) -> tuple[PaperOrder, bool, bool]:
+        raise Crash
+
+
+class CrashBeforeFinalise(PaperAccount):
+    """Dies after committing the fill, before the order key holds the final order."""
+
+    async def _finalise(self, symbol: str, order: PaperOrder) -> None:
+        raise Crash
+
+
+async def _crash_placing(account: PaperAccount, venue: PaperExecutor, plan: ExecutionPlan) -> None:
+    def fill(book: SymbolBook) -> PaperOrder:
+        return venue._fill(plan, 100.0, book)
+
+    with pytest.raises(Crash):
+        await account.place(plan.client_order_id, plan.symbol, fill)
 
 
 async def _plan(venue: PaperExecutor, ledger: FakeLedger, intent: ExecutionIntent) -> ExecutionPlan:
@@ -273,3 +302,106 @@ async def test_stale_lease_of_a_dead_replica_is_taken_over(
         (result,) = await _results(js, topology, 1)
     assert result.status is ExecutionStatus.SUCCESS
     assert await dead.holder("p1") is None
+
+
+async def _account(
+    js: JetStreamContext, topology: Topology, cls: type[PaperAccount]
+) -> PaperAccount:
+    return cls(await js.key_value(topology.bucket("PAPER_paper")))
+
+
+async def test_crash_after_the_order_gate_before_the_fill_places_exactly_once(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    intent = _intent()
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    await _crash_placing(await _account(js, topology, CrashBeforeCommit), venue, plan)
+    await Publisher(js, topology).intent(intent)
+    async with running(runtime := _runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+        await _settled(js, topology, runtime)
+    assert result.status is ExecutionStatus.SUCCESS
+    (order,) = await _orders(js, topology)
+    assert (order.client_order_id, order.order_id) == (plan.client_order_id, result.tx_hash)
+    book = await venue.account.book("BTC")
+    assert (book.order_count, book.size) == (1, order.filled_size)
+    assert runtime.stats.executed == 1
+
+
+async def test_crash_after_the_fill_before_finalising_reports_the_order_without_a_second_one(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    intent = _intent()
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    await _crash_placing(await _account(js, topology, CrashBeforeFinalise), venue, plan)
+    await Publisher(js, topology).intent(intent)
+    async with running(runtime := _runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+        await _settled(js, topology, runtime)
+    assert result.status is ExecutionStatus.SUCCESS
+    (order,) = await _orders(js, topology)
+    assert result.tx_hash == order.order_id
+    assert result.tokens_bought == order.filled_size
+    book = await venue.account.book("BTC")
+    assert (book.order_count, book.size) == (1, order.filled_size)
+    assert runtime.stats.executed == 0
+
+
+async def test_an_intent_placed_before_a_crash_is_reported_even_once_expired(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    # expired by the time it is delivered: the existing claim wins over the expiry skip
+    intent = _intent(created_at=datetime.now(UTC) - timedelta(hours=1))
+    assert intent.is_expired()
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    placed = await venue.execute(plan, ledger.positions["p1"])
+    await Publisher(js, topology).intent(intent)
+    async with running(runtime := _runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+        await _settled(js, topology, runtime)
+    assert result.status is ExecutionStatus.SUCCESS
+    assert result.tx_hash == placed.venue_order_id
+    assert len(await _orders(js, topology)) == 1
+    claim = await claims.get(intent.intent_id)
+    assert claim is not None
+    assert claim.state is ClaimState.DONE
+    assert claim.result == result
+
+
+async def test_a_lease_taken_over_mid_intent_keeps_the_new_holder_and_the_cursor_advances(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    bucket = await ensure_bucket(js, topology.bucket(CURSORS_BUCKET))
+    slow = PositionSlots(bucket, ttl_s=-1.0)  # its lease is stale at once
+    other = PositionSlots(bucket, ttl_s=60.0)
+    held_slow = await slow.acquire("p1", "slow-replica", "i1", 5)
+    assert held_slow is not None
+    held_other = await other.acquire("p1", "other-replica", "i2", 6)
+    assert held_other is not None
+    assert await slow.acquire("p1", "slow-replica", "i3", 7) is None  # live lease: wait
+    await slow.release("p1", held_slow, Cursor(intent_seq=5, results_seq=50))
+    holder = await other.holder("p1")
+    assert holder is not None
+    assert holder.owner == "other-replica"
+    assert await other.cursor("p1") == Cursor(intent_seq=5, results_seq=50)
+    await other.release("p1", held_other, Cursor(intent_seq=6, results_seq=40))
+    assert await other.holder("p1") is None
+    assert await slow.cursor("p1") == Cursor(intent_seq=6, results_seq=50)  # never back

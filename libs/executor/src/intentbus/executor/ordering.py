@@ -13,8 +13,8 @@ One record per position (bucket ``EXEC_CURSORS``, key = position id, :class:`Slo
 
 Taking the lease returns the cursor (one compare-and-set; no read while this process'
 copy of the record is current), and releasing it advances the cursor in the same write.
-If the lease was taken over meanwhile, the release still advances the cursor (never
-back), keeping the new holder's lease.
+If the record changed meanwhile, the release re-reads it: still our lease -> free it;
+taken over -> still advance the cursor (never back), keeping the new holder's lease.
 """
 
 from __future__ import annotations
@@ -158,21 +158,33 @@ class PositionSlots:
         return None
 
     async def release(self, position_id: str, held: Held, advance: Cursor | None = None) -> None:
-        """Free the lease if it is still ours and advance the cursor (never back)."""
-        slot = held.slot
-        freed = Slot(
-            intent_seq=max(slot.intent_seq, advance.intent_seq if advance else 0),
-            results_seq=max(slot.results_seq, advance.results_seq if advance else 0),
-        )
-        try:
-            await self._write(position_id, freed, held.revision)
-            return
-        except KeyWrongLastSequenceError:
-            pass  # taken over meanwhile: the lease is not ours to free
-        if advance is not None:
-            await self.advance(
-                position_id, intent_seq=advance.intent_seq, results_seq=advance.results_seq
+        """Free the lease if it is still ours and advance the cursor (never back).
+
+        One write while nobody else touched the record; otherwise re-read: still our
+        lease (another replica only advanced the cursor) -> free it; taken over -> only
+        advance the cursor, keeping the new holder's lease.
+        """
+        current: Slot = held.slot
+        revision: int | None = held.revision
+        while True:
+            ours = (
+                current.owner == held.slot.owner
+                and current.intent_id == held.slot.intent_id
+                and current.lease_seq == held.slot.lease_seq
             )
+            wanted = msgspec.structs.replace(
+                Slot() if ours else current,
+                intent_seq=max(current.intent_seq, advance.intent_seq if advance else 0),
+                results_seq=max(current.results_seq, advance.results_seq if advance else 0),
+            )
+            if wanted == current and revision is not None:
+                return
+            try:
+                await self._write(position_id, wanted, revision)
+            except KeyWrongLastSequenceError:
+                current, revision = await self._read(position_id)
+                continue
+            return
 
     async def holder(self, position_id: str) -> Lease | None:
         """Return the current lease of a position, if any."""
