@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -95,10 +95,22 @@ async def bus_session(
         await nc.drain()
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if os.environ.get("INTENTBUS_EVENT_LOOP", "uvloop") != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; turn Ctrl-C into a clean exit."""
     try:
-        return asyncio.run(coro)
+        # uvloop cuts nats-py's per-message overhead by ~40% (see the NATS notes).
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(coro)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
