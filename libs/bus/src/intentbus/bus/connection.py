@@ -83,13 +83,17 @@ async def connect(settings: BusSettings) -> Client:
     async def on_error(exc: Exception) -> None:
         log.warning("NATS %s: %s", servers, exc or type(exc).__name__)
 
+    opened: list[Client] = []
+
     async def on_disconnected() -> None:
+        if opened and (opened[0].is_closed or opened[0].is_draining):
+            return  # our own drain/close, not trouble
         log.warning("disconnected from NATS %s; reconnecting", servers)
 
     async def on_reconnected() -> None:
         log.warning("reconnected to NATS %s", servers)
 
-    return await nats.connect(
+    client = await nats.connect(
         servers=list(settings.servers),
         name=settings.name,
         user=settings.user,
@@ -104,3 +108,5 @@ async def connect(settings: BusSettings) -> Client:
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
     )
+    opened.append(client)
+    return client
