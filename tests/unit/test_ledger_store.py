@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from intentbus.ledger.applier import (
     OpenConflict,
     Rejected,
     apply_message,
+    apply_messages,
     open_position,
 )
 from intentbus.ledger.rebuild import copy_registrations, move_aside
@@ -159,3 +161,58 @@ def test_rebuild_keeps_the_old_file_and_copies_opened_terms(tmp_path: Path) -> N
     assert (state.allocation_usd, state.size, state.results_applied) == (750.0, 0.0, 0)
     assert new.applied_seq() == 0
     new.close()
+
+
+def _fail_on(store: SqliteStore, result_id: str) -> None:
+    """Make SQLite itself refuse to store ``result_id`` (a real failure mid-transaction)."""
+    db = sqlite3.connect(store.path)
+    try:
+        db.executescript(
+            "CREATE TRIGGER refuse BEFORE INSERT ON applied_results "
+            f"WHEN NEW.result_id = '{result_id}' BEGIN SELECT RAISE(ABORT, 'disk says no'); END;"
+        )
+    finally:
+        db.close()
+
+
+def test_a_batch_applies_in_order_with_the_same_outcomes_as_one_by_one(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    messages = [
+        (_fill(1, quantity=2.0), 3),
+        (_fill(2, quantity=1.0, price=130.0), 4),
+        (_fill(1, quantity=2.0), 5),  # the same result id again, inside the batch
+        (b'{"schema": "intentbus.result.v1", "result_id": 5}', 6),
+        (_fill(3, quantity=1.0, position="p2"), 7),
+    ]
+    outcomes = apply_messages(store, messages)
+    one_by_one = SqliteStore(tmp_path / "one-by-one.sqlite3")
+    one_by_one.open()
+    try:
+        expected = [apply_message(one_by_one, data, seq) for data, seq in messages]
+        assert outcomes == expected
+        assert [type(o) for o in outcomes] == [Applied, Applied, Duplicate, Rejected, Applied]
+        assert store.list() == one_by_one.list()
+        assert store.applied_seq() == one_by_one.applied_seq() == 7
+    finally:
+        one_by_one.close()
+    state = store.get("p1")
+    assert state is not None
+    assert state.size == 3.0
+    assert state.results_applied == 2
+    audit = store.audit("res-2")
+    assert audit is not None
+    assert audit.results_seq == 4
+
+
+def test_a_store_failure_in_a_batch_applies_nothing_of_it(store: SqliteStore) -> None:
+    apply_message(store, _fill(1), 1)
+    _fail_on(store, "res-3")
+    with pytest.raises(sqlite3.IntegrityError, match="disk says no"):
+        apply_messages(store, [(_fill(2), 2), (_fill(3), 3), (_fill(4), 4)])
+    assert store.audit("res-2") is None
+    assert store.applied_seq() == 1
+    state = store.get("p1")
+    assert state is not None
+    assert state.results_applied == 1
+    assert isinstance(apply_message(store, _fill(2), 2), Applied)  # the store still works

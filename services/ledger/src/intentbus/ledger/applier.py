@@ -1,7 +1,8 @@
-"""Apply one ``RESULTS`` message, or one open request, to a store in one transaction."""
+"""Apply ``RESULTS`` messages (one, or a fetched batch) or an open request in one transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from intentbus.ledger.accounting import (
     PositionState,
     apply_result,
 )
-from intentbus.ledger.storage import AuditRecord, LedgerStore
+from intentbus.ledger.storage import AuditRecord, LedgerStore, LedgerTransaction
 from intentbus.schemas import ExecutionResult, OpenPosition, decoder
 
 _result_decoder = decoder(ExecutionResult)
@@ -57,32 +58,48 @@ def apply_message(store: LedgerStore, data: bytes, seq: int) -> Outcome:
     result id, so a corrected copy published later under the same id is still applied.
     """
     with store.transaction() as tx:
-        tx.advance_seq(seq)
-        try:
-            result = _result_decoder.decode(data)
-        except msgspec.MsgspecError as exc:
-            return Rejected(f"invalid result: {exc}")
-        if tx.is_applied(result.result_id):
-            return Duplicate(result.result_id)
-        try:
-            change = apply_result(tx.load(result.position_id), result)
-        except InvalidFill as exc:
-            return Rejected(str(exc))
-        if change.state is not None:
-            tx.save(change.state)
-        tx.record(
-            AuditRecord(
-                result_id=result.result_id,
-                results_seq=seq,
-                position_id=result.position_id,
-                intent_id=result.intent_id,
-                status=result.status.value,
-                applied_at=datetime.now(UTC),
-                notes=change.notes,
-                result_json=data.decode("utf-8"),
-            )
+        return _apply(tx, data, seq)
+
+
+def apply_messages(store: LedgerStore, messages: Sequence[tuple[bytes, int]]) -> list[Outcome]:
+    """Apply several ``(data, seq)`` messages, in the order given, in one transaction.
+
+    Each message has exactly the effect :func:`apply_message` would give it, applied one
+    after another (a result id repeated within the batch is a :class:`Duplicate`), but
+    there is one ``COMMIT`` for all of them: either every outcome is stored or, when the
+    store fails, none is. Outcomes are returned in the order of ``messages``.
+    """
+    with store.transaction() as tx:
+        return [_apply(tx, data, seq) for data, seq in messages]
+
+
+def _apply(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
+    tx.advance_seq(seq)
+    try:
+        result = _result_decoder.decode(data)
+    except msgspec.MsgspecError as exc:
+        return Rejected(f"invalid result: {exc}")
+    if tx.is_applied(result.result_id):
+        return Duplicate(result.result_id)
+    try:
+        change = apply_result(tx.load(result.position_id), result)
+    except InvalidFill as exc:
+        return Rejected(str(exc))
+    if change.state is not None:
+        tx.save(change.state)
+    tx.record(
+        AuditRecord(
+            result_id=result.result_id,
+            results_seq=seq,
+            position_id=result.position_id,
+            intent_id=result.intent_id,
+            status=result.status.value,
+            applied_at=datetime.now(UTC),
+            notes=change.notes,
+            result_json=data.decode("utf-8"),
         )
-        return Applied(result.result_id, change.notes)
+    )
+    return Applied(result.result_id, change.notes)
 
 
 def differences(state: PositionState, request: OpenPosition) -> list[str]:

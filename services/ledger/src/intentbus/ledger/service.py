@@ -1,10 +1,12 @@
 """The ledger service: consume ``RESULTS`` exactly once and answer position requests.
 
-Results are handled one at a time in stream order (``key_of=None``). Each is applied in
-one transaction that also stores its result id and stream sequence; the message is
-acknowledged only after the commit. A result id already stored is acknowledged and
-changes nothing. If the store fails, the ledger halts (fail-stop): it applies nothing
-more, leaves every later message unacknowledged for redelivery, and :meth:`run` raises
+Results are handled in stream order (``key_of=None``). The results of one fetched batch
+are applied, one after another, in one transaction that also stores each result id and
+the stream sequence (one ``COMMIT``, one fsync, per batch); the messages are settled
+only after that commit, and the applied sequence that read-your-writes ``get`` waits on
+advances only then. A result id already stored is acknowledged and changes nothing. If
+the store fails, the ledger halts (fail-stop): it applies nothing of the failed batch or
+after it, leaves those messages unacknowledged for redelivery, and :meth:`run` raises
 :class:`LedgerHalted`, so results are never applied out of order or lost.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -35,10 +38,10 @@ from intentbus.bus import (
     provision,
 )
 from intentbus.ledger.api import AppliedProgress, PositionApi
-from intentbus.ledger.applier import Duplicate, Rejected, apply_message
+from intentbus.ledger.applier import Duplicate, Outcome, Rejected, apply_message, apply_messages
 from intentbus.ledger.rebuild import copy_registrations, move_aside
 from intentbus.ledger.sqlite_store import SqliteStore
-from intentbus.schemas import ListPositions, encode
+from intentbus.schemas import ListPositions, decoder, encode
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,33 @@ OPERATIONS = ("get", "list", "open")
 STREAM_KEY = "results_stream"
 PROBE_VENUE = "ledger-probe"
 HALTED_REDELIVERY_S = 1.0
+
+_raw_decoder = decoder(msgspec.Raw)
+
+
+class _BatchFirstConsumer(MessageConsumer[msgspec.Raw]):
+    """Run ``before_batch`` on each fetched batch before its messages are handled.
+
+    The hook is synchronous: nothing else runs on the event loop between the batch's
+    apply and the start of its settling. Should the base class stop calling
+    ``_handle_batch``, the handler still applies each message on its own (slower, the
+    same outcome).
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        topology: Topology,
+        spec: ConsumerSpec,
+        handler: Callable[[msgspec.Raw, Msg], Awaitable[Disposition]],
+        before_batch: Callable[[list[Msg]], None],
+    ) -> None:
+        super().__init__(js, topology, spec, msgspec.Raw, handler)
+        self._before_batch = before_batch
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        self._before_batch(msgs)
+        await super()._handle_batch(msgs)
 
 
 class LedgerHalted(RuntimeError):
@@ -97,6 +127,8 @@ class LedgerService:
         self._requests: set[asyncio.Task[None]] = set()
         self._halt = asyncio.Event()
         self._failure: BaseException | None = None
+        self._committed: dict[int, Outcome] = {}  # this batch: stream seq -> its outcome
+        self.batches = 0
 
     async def start(self) -> None:
         """Open the store, connect, provision the streams and answer requests."""
@@ -173,8 +205,8 @@ class LedgerService:
         """Apply results until ``stop`` is set; raise :class:`LedgerHalted` on store failure."""
         if self._nc is None:
             raise RuntimeError("LedgerService.run() before start()")
-        consumer: MessageConsumer[msgspec.Raw] = MessageConsumer(
-            self._nc.jetstream(), self.topology, self.spec, msgspec.Raw, self._on_result
+        consumer = _BatchFirstConsumer(
+            self._nc.jetstream(), self.topology, self.spec, self._on_result, self._apply_batch
         )
         relay = asyncio.create_task(self._relay_stop(stop))
         try:
@@ -208,17 +240,48 @@ class LedgerService:
             self._nc = None
         self.store.close()
 
+    def _apply_batch(self, msgs: list[Msg]) -> None:
+        """Apply a fetched batch's results in one transaction, before any is settled.
+
+        Messages that are not JSON are left out: the consumer dead-letters them without
+        calling :meth:`_on_result`, as before. If the store fails, nothing of the batch
+        is applied, the ledger halts and :meth:`_on_result` naks every message.
+        """
+        self._committed.clear()
+        if self._failure is not None:
+            return
+        batch: list[tuple[bytes, int]] = []
+        for msg in msgs:
+            try:
+                _raw_decoder.decode(msg.data)
+            except msgspec.MsgspecError:
+                continue
+            batch.append((msg.data, msg.metadata.sequence.stream))
+        if not batch:
+            return
+        try:
+            outcomes = apply_messages(self.store, batch)
+        except Exception as exc:
+            log.exception("could not apply a batch of %d results; halting", len(batch))
+            self._failure = exc
+            self._halt.set()
+            return
+        self.batches += 1
+        self._committed = {seq: outcome for (_, seq), outcome in zip(batch, outcomes, strict=True)}
+
     async def _on_result(self, _raw: msgspec.Raw, msg: Msg) -> Disposition:
         if self._failure is not None:
             return Nak(delay_s=HALTED_REDELIVERY_S, reason="ledger halted")
         seq = msg.metadata.sequence.stream
-        try:
-            outcome = apply_message(self.store, msg.data, seq)
-        except Exception as exc:
-            log.exception("could not apply %s seq %d; halting", msg.subject, seq)
-            self._failure = exc
-            self._halt.set()
-            return Nak(delay_s=HALTED_REDELIVERY_S, reason="ledger halted")
+        outcome = self._committed.pop(seq, None)  # committed with its batch
+        if outcome is None:
+            try:
+                outcome = apply_message(self.store, msg.data, seq)
+            except Exception as exc:
+                log.exception("could not apply %s seq %d; halting", msg.subject, seq)
+                self._failure = exc
+                self._halt.set()
+                return Nak(delay_s=HALTED_REDELIVERY_S, reason="ledger halted")
         await self.progress.advance(seq)
         if isinstance(outcome, Rejected):
             self.rejected += 1
