@@ -235,3 +235,29 @@ async def test_keyed_consumer_keeps_key_order_across_batches_without_a_batch_bar
     assert max_in_hand <= 8
     info = await js.consumer_info(topology.intents_stream, "worker")
     assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+
+async def test_before_batch_sees_a_whole_batch_before_its_first_message_is_handled(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    publisher = Publisher(js, topology)
+    for n in range(3):
+        await publisher.intent(_intent(topology, n))
+    events: list[str] = []
+
+    def before(msgs: list[Msg]) -> None:
+        events.append(f"batch:{len(msgs)}")
+
+    async def handle(intent: ExecutionIntent, msg: Msg) -> Disposition:
+        events.append("one")
+        return Ack()
+
+    consumer = MessageConsumer(
+        js, topology, _spec(topology), ExecutionIntent, handle, before_batch=before
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await wait_for(lambda: _value(consumer.handled), until=lambda n: n == 3, what="3 handled")
+    stop.set()
+    await task
+    assert events == ["batch:3", "one", "one", "one"]

@@ -52,6 +52,9 @@ class Term:
 Disposition = Ack | Nak | Term
 Handler = Callable[[T, Msg], Awaitable[Disposition]]
 KeyOf = Callable[[T], str]
+# Runs synchronously on each fetched batch before any of its messages is handled, so
+# nothing else runs on the loop in between (the ledger commits a whole batch this way).
+BatchHook = Callable[[list[Msg]], None]
 
 
 class MessageConsumer(Generic[T]):
@@ -75,6 +78,7 @@ class MessageConsumer(Generic[T]):
         key_of: KeyOf[T] | None = None,
         batch: int = 100,
         fetch_timeout_s: float = 0.5,
+        before_batch: BatchHook | None = None,
     ) -> None:
         self._js = js
         self._topology = topology
@@ -84,6 +88,7 @@ class MessageConsumer(Generic[T]):
         self._key_of = key_of
         self._batch = batch
         self._fetch_timeout_s = fetch_timeout_s
+        self._before_batch = before_batch
         self.dead_lettered = 0
         self.handled = 0
         # keyed mode: messages fetched and not settled yet, and each key's last lane
@@ -127,6 +132,8 @@ class MessageConsumer(Generic[T]):
                 log.debug("unsubscribe failed", exc_info=True)
 
     async def _handle_batch(self, msgs: list[Msg]) -> None:
+        if self._before_batch is not None:
+            self._before_batch(msgs)
         decoded: list[tuple[Msg, T]] = []
         for msg in msgs:
             try:

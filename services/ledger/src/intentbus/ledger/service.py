@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -53,31 +52,6 @@ PROBE_VENUE = "ledger-probe"
 HALTED_REDELIVERY_S = 1.0
 
 _raw_decoder = decoder(msgspec.Raw)
-
-
-class _BatchFirstConsumer(MessageConsumer[msgspec.Raw]):
-    """Run ``before_batch`` on each fetched batch before its messages are handled.
-
-    The hook is synchronous: nothing else runs on the event loop between the batch's
-    apply and the start of its settling. Should the base class stop calling
-    ``_handle_batch``, the handler still applies each message on its own (slower, the
-    same outcome).
-    """
-
-    def __init__(
-        self,
-        js: JetStreamContext,
-        topology: Topology,
-        spec: ConsumerSpec,
-        handler: Callable[[msgspec.Raw, Msg], Awaitable[Disposition]],
-        before_batch: Callable[[list[Msg]], None],
-    ) -> None:
-        super().__init__(js, topology, spec, msgspec.Raw, handler)
-        self._before_batch = before_batch
-
-    async def _handle_batch(self, msgs: list[Msg]) -> None:
-        self._before_batch(msgs)
-        await super()._handle_batch(msgs)
 
 
 class LedgerHalted(RuntimeError):
@@ -205,8 +179,13 @@ class LedgerService:
         """Apply results until ``stop`` is set; raise :class:`LedgerHalted` on store failure."""
         if self._nc is None:
             raise RuntimeError("LedgerService.run() before start()")
-        consumer = _BatchFirstConsumer(
-            self._nc.jetstream(), self.topology, self.spec, self._on_result, self._apply_batch
+        consumer = MessageConsumer(
+            self._nc.jetstream(),
+            self.topology,
+            self.spec,
+            msgspec.Raw,
+            self._on_result,
+            before_batch=self._apply_batch,
         )
         relay = asyncio.create_task(self._relay_stop(stop))
         try:
