@@ -405,3 +405,58 @@ async def test_a_lease_taken_over_mid_intent_keeps_the_new_holder_and_the_cursor
     await other.release("p1", held_other, Cursor(intent_seq=6, results_seq=40))
     assert await other.holder("p1") is None
     assert await slow.cursor("p1") == Cursor(intent_seq=6, results_seq=50)  # never back
+
+
+async def test_a_claimed_unplaced_expired_intent_is_fenced_so_a_stalled_replica_cannot_trade(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    # A replica claimed the intent and stalled before sending; it is expired on redelivery.
+    intent = _intent(created_at=datetime.now(UTC) - timedelta(hours=1))
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "stalled-replica", plan)
+    await Publisher(js, topology).intent(intent)
+    async with running(runtime := _runtime(nc, js, topology)):
+        (result,) = await _results(js, topology, 1)
+        await _settled(js, topology, runtime)
+    assert result.status is ExecutionStatus.SKIPPED
+    assert result.skip_reason == SkipReason.EXPIRED
+    # The stalled replica wakes up and sends its order: the fence stops it.
+    late = await venue.execute(plan, ledger.positions["p1"])
+    assert late.filled_size == 0
+    assert late.status is ExecutionStatus.ERROR
+    book = await venue.account.book("BTC")
+    assert book.size == 0
+    assert await venue.lookup(plan) is None
+
+
+class UnfenceablePaper(PaperExecutor):
+    """A paper venue that cannot fence a client order id (like most venue APIs)."""
+
+    async def fence(self, plan: ExecutionPlan) -> OrderOutcome | None:
+        """Refuse to fence."""
+        raise NotImplementedError("this venue cannot fence a client order id")
+
+
+async def test_without_a_fence_a_claimed_unplaced_expired_intent_is_unknown(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+    venue: PaperExecutor,
+    claims: ClaimStore,
+) -> None:
+    intent = _intent(created_at=datetime.now(UTC) - timedelta(hours=1))
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, "stalled-replica", plan)
+    await Publisher(js, topology).intent(intent)
+    runtime = _runtime(nc, js, topology, UnfenceablePaper(CONFIG))
+    async with running(runtime):
+        (result,) = await _results(js, topology, 1)
+        await _settled(js, topology, runtime)
+    assert result.status is ExecutionStatus.UNKNOWN
+    assert "fenced" in (result.error or "")

@@ -75,6 +75,17 @@ class BaseExecutor(Protocol):
         """Send the plan's order (with ``plan.client_order_id``) and report the outcome."""
         ...
 
+    async def fence(self, plan: ExecutionPlan) -> OrderOutcome | None:
+        """Make ``plan.client_order_id`` unusable from now on; return its outcome if it filled.
+
+        The runtime fences a claimed order it will not send (the intent expired or was
+        superseded while a replica that claimed it may still be alive), so a stalled
+        replica cannot trade it later. ``None`` means it never was and never will be
+        placed. A venue that cannot fence raises ``NotImplementedError``: the runtime then
+        reports the intent ``unknown``.
+        """
+        ...
+
     async def lookup(self, plan: ExecutionPlan) -> OrderOutcome | None:
         """Return the outcome of the order ``plan.client_order_id``, or None if never placed."""
         ...

@@ -309,18 +309,36 @@ class ExecutorRuntime:
             return results.executed(intent, plan, outcome)
         # Never placed: execute it now with the same client order id, unless too late.
         if intent.is_expired():
-            return self._skip(intent, SkipReason.EXPIRED, "claimed but never placed")
+            return await self._fenced_skip(intent, plan, SkipReason.EXPIRED)
         if seq < cursor.intent_seq:
-            return self._skip(intent, SkipReason.SUPERSEDED, "claimed but never placed")
+            return await self._fenced_skip(intent, plan, SkipReason.SUPERSEDED)
         position = await self._read_position(intent.position_id, cursor)
         if position is None:
-            return self._skip(intent, SkipReason.UNKNOWN_POSITION, "the ledger does not know it")
+            return await self._fenced_skip(intent, plan, SkipReason.UNKNOWN_POSITION)
         try:
             outcome = await self._executor.execute(plan, position)
         except Exception as exc:
             raise _Retry(f"execute failed: {exc!r}", self.settings.ledger_retry_s) from exc
         self.stats.executed += 1
         return results.executed(intent, plan, outcome)
+
+    async def _fenced_skip(
+        self, intent: ExecutionIntent, plan: ExecutionPlan, reason: SkipReason
+    ) -> ExecutionResult:
+        """Skip a claimed, unplaced order only once the venue guarantees it never will be.
+
+        The replica that claimed it may be stalled, not dead: without the fence it could
+        still send the order after this skip is published.
+        """
+        try:
+            outcome = await self._executor.fence(plan)
+        except NotImplementedError:
+            return results.unknown(
+                intent, plan, f"{reason.value}, but the claimed order cannot be fenced here"
+            )
+        if outcome is not None:  # the claimant placed it after all: report what it did
+            return results.executed(intent, plan, outcome)
+        return self._skip(intent, reason, "claimed but never placed; client order id fenced")
 
     async def _read_position(self, position_id: str, cursor: Cursor) -> Position | None:
         try:

@@ -235,6 +235,27 @@ class ExecutorContractSuite:
         again = await self.plan(h, held, ActionType.EXIT, 1.0, urgency="critical")
         assert (await h.executor.execute(again, held)).filled_size == 0
 
+    async def test_a_fenced_client_order_id_never_fills(self, venue_harness: VenueHarness) -> None:
+        h = venue_harness
+        pos = self.position(h)
+        plan = await self.plan(h, pos, ActionType.ADD, 0.5, urgency="critical")
+        assert await h.executor.fence(plan) is None
+        late = await h.executor.execute(plan, pos)
+        assert late.filled_size == 0
+        assert await h.executor.lookup(plan) is None
+
+    async def test_fencing_a_filled_order_reports_the_fill(
+        self, venue_harness: VenueHarness
+    ) -> None:
+        h = venue_harness
+        pos = self.position(h)
+        plan = await self.plan(h, pos, ActionType.ADD, 0.5, urgency="critical")
+        filled = await self.fill(h, plan, pos)
+        fenced = await h.executor.fence(plan)
+        assert fenced is not None
+        assert fenced.venue_order_id == filled.venue_order_id
+        assert fenced.filled_size == filled.filled_size
+
     async def test_fill_follows_the_market_price(self, venue_harness: VenueHarness) -> None:
         h = venue_harness
         await h.set_price(h.symbol, h.price * 2)

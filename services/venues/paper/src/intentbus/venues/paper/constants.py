@@ -14,3 +14,5 @@ DEFAULT_MAX_SLIPPAGE_BPS = 50
 ACCOUNT_BUCKET_PREFIX = "PAPER_"
 # Orders of stopped placers a book may list before a commit finalises them itself.
 UNFINALISED_ORDERS_PER_SYMBOL = 32
+# Status of the zero-size order that fences a client order id the runtime will not send.
+FENCED = "fenced"

@@ -25,7 +25,7 @@ from intentbus.schemas import (
 )
 from intentbus.venues.paper.account import PaperAccount, PaperOrder, SymbolBook
 from intentbus.venues.paper.config import PaperConfig
-from intentbus.venues.paper.constants import ACCOUNT_BUCKET_PREFIX
+from intentbus.venues.paper.constants import ACCOUNT_BUCKET_PREFIX, FENCED
 from intentbus.venues.paper.marks import MarkBook
 
 log = logging.getLogger(__name__)
@@ -94,10 +94,39 @@ class PaperExecutor:
         order, _ = await self.account.place(plan.client_order_id, plan.symbol, fill)
         return outcome_of(order)
 
+    async def fence(self, plan: ExecutionPlan) -> OrderOutcome | None:
+        """Take the client order id's gate with a zero-size ``fenced`` order, unless it filled.
+
+        A later placement with that id finds the fenced order and fills nothing; a placement
+        already past the gate either committed its fill first (returned here) or finds the
+        fenced order in the book when it commits.
+        """
+
+        def fenced(book: SymbolBook) -> PaperOrder:
+            return PaperOrder(
+                order_id=f"{self.venue}-{plan.symbol}-{book.order_count + 1}",
+                client_order_id=plan.client_order_id,
+                symbol=plan.symbol,
+                side=plan.side.value,
+                order_type=plan.order_type,
+                time_in_force=plan.time_in_force,
+                reduce_only=plan.reduce_only,
+                size=plan.size,
+                filled_size=0.0,
+                avg_price=None,
+                fees_usd=0.0,
+                status=FENCED,
+                created_at=datetime.now(UTC),
+                note="fenced: the executor will not send this order",
+            )
+
+        order, _ = await self.account.place(plan.client_order_id, plan.symbol, fenced)
+        return None if order.status == FENCED else outcome_of(order)
+
     async def lookup(self, plan: ExecutionPlan) -> OrderOutcome | None:
         """Return the outcome of the order with the plan's client order id, or None."""
         order = await self.account.order(plan.client_order_id, plan.symbol)
-        return None if order is None else outcome_of(order)
+        return None if order is None or order.status == FENCED else outcome_of(order)
 
     def _fill(self, plan: ExecutionPlan, mark: float, book: SymbolBook) -> PaperOrder:
         cfg = self.config
