@@ -169,3 +169,11 @@ def test_unreachable_server_gives_one_clear_error(topology: Topology) -> None:
     )
     assert result.exit_code == 1
     assert "cannot reach NATS at nats://127.0.0.1:9" in result.output
+
+
+def test_json_lines_from_standard_input(nats_url: str, topology: Topology) -> None:
+    ns = ["--nats-url", nats_url, "--namespace", topology.namespace]
+    lines = "\n".join([_line("p1"), _line("p2")]) + "\n"
+    done = runner.invoke(build_app(), ["publish", "--file", "-", *ns], input=lines)
+    assert done.exit_code == 0, done.output
+    assert _stored(nats_url, topology) == 2

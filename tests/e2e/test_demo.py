@@ -32,3 +32,19 @@ def test_demo_runs_on_an_embedded_server_and_exits_zero() -> None:
     assert "below_min_notional" in out
     assert "reduce_only" in out
     assert out.count("success") >= 4
+
+
+@pytest.mark.timeout(150)
+def test_demo_uses_the_server_it_is_given(nats_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "INTENTBUS_NAMESPACE"}
+    env["NATS_URL"] = nats_url
+    done = subprocess.run(
+        [sys.executable, "-m", "intentbus.cli.app", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=140,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "embedded nats-server" not in done.stdout
+    assert "Positions in the ledger" in done.stdout
