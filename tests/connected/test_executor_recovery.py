@@ -136,6 +136,35 @@ async def _orders(js: JetStreamContext, topology: Topology) -> list[PaperOrder]:
     return await PaperAccount(await js.key_value(topology.bucket("PAPER_paper"))).orders()
 
 
+async def _claimed(
+    venue: PaperExecutor,
+    ledger: FakeLedger,
+    claims: ClaimStore,
+    intent: ExecutionIntent,
+    owner: str,
+) -> ExecutionPlan:
+    """Plan the intent and record ``owner``'s claim on it, as a replica does before sending."""
+    plan = await _plan(venue, ledger, intent)
+    await claims.claim(intent.intent_id, owner, plan)
+    return plan
+
+
+async def _deliver(
+    nc: Client,
+    js: JetStreamContext,
+    topology: Topology,
+    intent: ExecutionIntent,
+    paper: PaperExecutor | None = None,
+) -> tuple[ExecutionResult, ExecutorRuntime]:
+    """Publish one intent and run a runtime until its result is out and the intent settled."""
+    await Publisher(js, topology).intent(intent)
+    runtime = _runtime(nc, js, topology, paper)
+    async with running(runtime):
+        (result,) = await _results(js, topology, 1)
+        await _settled(js, topology, runtime)
+    return result, runtime
+
+
 async def _settled(js: JetStreamContext, topology: Topology, runtime: ExecutorRuntime) -> None:
     async def pending() -> tuple[int, int]:
         try:
@@ -159,10 +188,7 @@ async def test_crash_after_placing_reports_the_order_without_a_second_one(
     plan = await _plan(venue, ledger, intent)
     assert await claims.claim(intent.intent_id, "crashed-replica", plan) is not None
     placed = await venue.execute(plan, ledger.positions["p1"])
-    await Publisher(js, topology).intent(intent)
-    async with running(runtime := _runtime(nc, js, topology)):
-        (result,) = await _results(js, topology, 1)
-        await _settled(js, topology, runtime)
+    result, runtime = await _deliver(nc, js, topology, intent)
     assert result.status is ExecutionStatus.SUCCESS
     assert result.tx_hash == placed.venue_order_id
     assert result.tokens_bought == placed.filled_size
@@ -182,8 +208,7 @@ async def test_crash_after_claiming_before_placing_places_exactly_once(
     claims: ClaimStore,
 ) -> None:
     intent = _intent()
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    plan = await _claimed(venue, ledger, claims, intent, "crashed-replica")
     await Publisher(js, topology).intent(intent)
     async with running(_runtime(nc, js, topology)):
         (result,) = await _results(js, topology, 1)
@@ -202,8 +227,7 @@ async def test_crash_after_publishing_republishes_the_same_result(
     claims: ClaimStore,
 ) -> None:
     intent = _intent()
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    plan = await _claimed(venue, ledger, claims, intent, "crashed-replica")
     outcome = await venue.execute(plan, ledger.positions["p1"])
     first = results.executed(intent, plan, outcome)
     await Publisher(js, topology).result(first)
@@ -224,15 +248,11 @@ async def test_done_claim_is_republished_and_acked_without_trading(
     claims: ClaimStore,
 ) -> None:
     intent = _intent()
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    plan = await _claimed(venue, ledger, claims, intent, "crashed-replica")
     outcome = await venue.execute(plan, ledger.positions["p1"])
     done = results.executed(intent, plan, outcome)
     await claims.finish(intent.intent_id, "crashed-replica", done)
-    await Publisher(js, topology).intent(intent)
-    async with running(runtime := _runtime(nc, js, topology)):
-        (result,) = await _results(js, topology, 1)
-        await _settled(js, topology, runtime)
+    result, runtime = await _deliver(nc, js, topology, intent)
     assert result == done
     assert runtime.stats.republished == 1
     assert len(await _orders(js, topology)) == 1
@@ -247,8 +267,7 @@ async def test_unknowable_outcome_is_reported_unknown_never_guessed(
     claims: ClaimStore,
 ) -> None:
     intent = _intent()
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    await _claimed(venue, ledger, claims, intent, "crashed-replica")
     await Publisher(js, topology).intent(intent)
     async with running(_runtime(nc, js, topology, BlindPaper(CONFIG))):
         (result,) = await _results(js, topology, 1)
@@ -319,13 +338,9 @@ async def test_crash_after_the_order_gate_before_the_fill_places_exactly_once(
     claims: ClaimStore,
 ) -> None:
     intent = _intent()
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    plan = await _claimed(venue, ledger, claims, intent, "crashed-replica")
     await _crash_placing(await _account(js, topology, CrashBeforeCommit), venue, plan)
-    await Publisher(js, topology).intent(intent)
-    async with running(runtime := _runtime(nc, js, topology)):
-        (result,) = await _results(js, topology, 1)
-        await _settled(js, topology, runtime)
+    result, runtime = await _deliver(nc, js, topology, intent)
     assert result.status is ExecutionStatus.SUCCESS
     (order,) = await _orders(js, topology)
     assert (order.client_order_id, order.order_id) == (plan.client_order_id, result.tx_hash)
@@ -343,13 +358,9 @@ async def test_crash_after_the_fill_before_finalising_reports_the_order_without_
     claims: ClaimStore,
 ) -> None:
     intent = _intent()
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    plan = await _claimed(venue, ledger, claims, intent, "crashed-replica")
     await _crash_placing(await _account(js, topology, CrashBeforeFinalise), venue, plan)
-    await Publisher(js, topology).intent(intent)
-    async with running(runtime := _runtime(nc, js, topology)):
-        (result,) = await _results(js, topology, 1)
-        await _settled(js, topology, runtime)
+    result, runtime = await _deliver(nc, js, topology, intent)
     assert result.status is ExecutionStatus.SUCCESS
     (order,) = await _orders(js, topology)
     assert result.tx_hash == order.order_id
@@ -370,13 +381,9 @@ async def test_an_intent_placed_before_a_crash_is_reported_even_once_expired(
     # expired by the time it is delivered: the existing claim wins over the expiry skip
     intent = _intent(created_at=datetime.now(UTC) - timedelta(hours=1))
     assert intent.is_expired()
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "crashed-replica", plan)
+    plan = await _claimed(venue, ledger, claims, intent, "crashed-replica")
     placed = await venue.execute(plan, ledger.positions["p1"])
-    await Publisher(js, topology).intent(intent)
-    async with running(runtime := _runtime(nc, js, topology)):
-        (result,) = await _results(js, topology, 1)
-        await _settled(js, topology, runtime)
+    result, _ = await _deliver(nc, js, topology, intent)
     assert result.status is ExecutionStatus.SUCCESS
     assert result.tx_hash == placed.venue_order_id
     assert len(await _orders(js, topology)) == 1
@@ -417,12 +424,8 @@ async def test_a_claimed_unplaced_expired_intent_is_fenced_so_a_stalled_replica_
 ) -> None:
     # A replica claimed the intent and stalled before sending; it is expired on redelivery.
     intent = _intent(created_at=datetime.now(UTC) - timedelta(hours=1))
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "stalled-replica", plan)
-    await Publisher(js, topology).intent(intent)
-    async with running(runtime := _runtime(nc, js, topology)):
-        (result,) = await _results(js, topology, 1)
-        await _settled(js, topology, runtime)
+    plan = await _claimed(venue, ledger, claims, intent, "stalled-replica")
+    result, _ = await _deliver(nc, js, topology, intent)
     assert result.status is ExecutionStatus.SKIPPED
     assert result.skip_reason == SkipReason.EXPIRED
     # The stalled replica wakes up and sends its order: the fence stops it.
@@ -451,12 +454,7 @@ async def test_without_a_fence_a_claimed_unplaced_expired_intent_is_unknown(
     claims: ClaimStore,
 ) -> None:
     intent = _intent(created_at=datetime.now(UTC) - timedelta(hours=1))
-    plan = await _plan(venue, ledger, intent)
-    await claims.claim(intent.intent_id, "stalled-replica", plan)
-    await Publisher(js, topology).intent(intent)
-    runtime = _runtime(nc, js, topology, UnfenceablePaper(CONFIG))
-    async with running(runtime):
-        (result,) = await _results(js, topology, 1)
-        await _settled(js, topology, runtime)
+    await _claimed(venue, ledger, claims, intent, "stalled-replica")
+    result, _ = await _deliver(nc, js, topology, intent, UnfenceablePaper(CONFIG))
     assert result.status is ExecutionStatus.UNKNOWN
     assert "fenced" in (result.error or "")
