@@ -30,6 +30,25 @@ def _line(position: str, **extra: object) -> str:
     return json.dumps(raw)
 
 
+def _publish_flags(book: str) -> list[str]:
+    """Return ``publish`` with the flags of one ADD of 0.3 on position p9."""
+    return [
+        "publish",
+        "--action",
+        "add",
+        "--size-frac",
+        "0.3",
+        "--position",
+        "p9",
+        "--symbol",
+        "ETH",
+        "--venue",
+        "paper",
+        "--book",
+        book,
+    ]
+
+
 def _stored(url: str, topology: Topology) -> int:
     async def count() -> int:
         nc = await connect(BusSettings.from_env(url))
@@ -65,22 +84,7 @@ def test_flags_publish_one_intent_and_tail_shows_it(nats_url: str, topology: Top
     ns = ["--nats-url", nats_url, "--namespace", topology.namespace]
     published = runner.invoke(
         build_app(),
-        [
-            "publish",
-            "--action",
-            "add",
-            "--size-frac",
-            "0.3",
-            "--position",
-            "p9",
-            "--symbol",
-            "ETH",
-            "--venue",
-            "paper",
-            "--book",
-            "main",
-            *ns,
-        ],
+        [*_publish_flags(book="main"), *ns],
     )
     assert published.exit_code == 0, published.output
     assert f"{topology.namespace}.intents.paper.main" in published.output
@@ -94,19 +98,7 @@ def test_unsafe_book_is_refused_with_a_clear_error(nats_url: str, topology: Topo
     result = runner.invoke(
         build_app(),
         [
-            "publish",
-            "--action",
-            "add",
-            "--size-frac",
-            "0.3",
-            "--position",
-            "p9",
-            "--symbol",
-            "ETH",
-            "--venue",
-            "paper",
-            "--book",
-            "main.x",
+            *_publish_flags(book="main.x"),
             "--nats-url",
             nats_url,
             "--namespace",
@@ -147,19 +139,7 @@ def test_unreachable_server_gives_one_clear_error(topology: Topology) -> None:
     result = runner.invoke(
         build_app(),
         [
-            "publish",
-            "--action",
-            "add",
-            "--size-frac",
-            "0.3",
-            "--position",
-            "p9",
-            "--symbol",
-            "ETH",
-            "--venue",
-            "paper",
-            "--book",
-            "main",
+            *_publish_flags(book="main"),
             "--nats-url",
             "nats://127.0.0.1:9",
             "--namespace",
