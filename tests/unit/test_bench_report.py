@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
-ROOT = str(Path(__file__).resolve().parents[2])
-if ROOT not in sys.path:  # the bench package lives at the workspace root, beside tests/
-    sys.path.insert(0, ROOT)
-
-from bench.codec import CodecFigures  # noqa: E402
-from bench.ledger_probe import intent_id_of, to_ns  # noqa: E402
-from bench.raw_proc import make_payload, parse_payload  # noqa: E402
-from bench.readme import BEGIN, END, render_section, replace_section  # noqa: E402
-from bench.results import assemble  # noqa: E402
-from bench.stats import LatencySummary, LoadFigures, MaxFigures, StageFigures  # noqa: E402
+from bench.codec import CodecFigures
+from bench.ledger_probe import intent_id_of, to_ns
+from bench.raw_proc import make_payload, parse_payload
+from bench.readme import BEGIN, END, render_section, replace_section
+from bench.results import assemble
+from bench.stats import LatencySummary, LoadFigures, MaxFigures, StageFigures
 
 MACHINE = {
     "nproc": 2,

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = str(Path(__file__).resolve().parents[2])
-if ROOT not in sys.path:  # the bench package lives at the workspace root, beside tests/
-    sys.path.insert(0, ROOT)
-
-from bench.stats import (  # noqa: E402
+from bench.stats import (
     Target,
     after_warmup,
     analyse_load,
