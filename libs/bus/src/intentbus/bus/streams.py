@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -20,6 +25,7 @@ from nats.js.errors import NotFoundError
 from intentbus.bus.subjects import Topology
 
 DAY = 24 * 3600.0
+T = TypeVar("T")
 
 
 def _env_float(name: str, default: float) -> float:
@@ -177,10 +183,26 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> bool:
     return True
 
 
+async def with_api_retries(
+    call: Callable[[], Awaitable[T]], *, attempts: int = 8, first_delay_s: float = 0.25
+) -> T:
+    """Run a JetStream API call, retrying with backoff when it times out.
+
+    A server just started or restarted, or a busy machine, can leave a request without an
+    answer; a service starting beside its server waits for it instead of dying.
+    """
+    for attempt in range(attempts - 1):
+        try:
+            return await call()
+        except (NatsTimeoutError, TimeoutError):
+            await asyncio.sleep(min(first_delay_s * 2**attempt, 5.0))
+    return await call()
+
+
 async def provision(js: JetStreamContext, topology: Topology) -> list[str]:
     """Provision the core streams; return the names of those created or changed."""
     changed = []
     for spec in core_streams(topology):
-        if await ensure_stream(js, spec):
+        if await with_api_retries(partial(ensure_stream, js, spec)):
             changed.append(spec.name)
     return changed

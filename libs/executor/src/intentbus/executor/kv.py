@@ -7,11 +7,17 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
+from intentbus.bus.streams import with_api_retries
+
 
 async def ensure_bucket(js: JetStreamContext, name: str, *, history: int = 1) -> KeyValue:
     """Return the bucket ``name``, creating it (file storage) when it does not exist."""
-    try:
-        return await js.key_value(name)
-    except BucketNotFoundError:
-        config = KeyValueConfig(bucket=name, history=history, storage=StorageType.FILE)
-        return await js.create_key_value(config=config)
+
+    async def open_or_create() -> KeyValue:
+        try:
+            return await js.key_value(name)
+        except BucketNotFoundError:
+            config = KeyValueConfig(bucket=name, history=history, storage=StorageType.FILE)
+            return await js.create_key_value(config=config)
+
+    return await with_api_retries(open_or_create)
