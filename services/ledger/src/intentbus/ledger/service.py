@@ -230,12 +230,17 @@ class LedgerService:
         if self._failure is not None:
             return
         batch: list[tuple[bytes, int]] = []
+        next_seq = self.progress.seq + 1
         for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            if seq > next_seq:
+                break  # earlier results were lost in flight: _on_result fills the gap first
             try:
                 _raw_decoder.decode(msg.data)
             except msgspec.MsgspecError:
                 continue
-            batch.append((msg.data, msg.metadata.sequence.stream))
+            batch.append((msg.data, seq))
+            next_seq = max(next_seq, seq + 1)
         if not batch:
             return
         try:
@@ -255,6 +260,13 @@ class LedgerService:
         outcome = self._committed.pop(seq, None)  # committed with its batch
         if outcome is None:
             try:
+                missing = await self._read_gap(seq)
+            except Exception as exc:  # the stream cannot be read now: try again later
+                return Nak(delay_s=HALTED_REDELIVERY_S, reason=f"cannot fill a gap: {exc!r}")
+            try:
+                for gap_seq, data in missing:
+                    self._count(apply_message(self.store, data, gap_seq))
+                    await self.progress.advance(gap_seq)
                 outcome = apply_message(self.store, msg.data, seq)
             except Exception as exc:
                 log.exception("could not apply %s seq %d; halting", msg.subject, seq)
@@ -271,6 +283,42 @@ class LedgerService:
         else:
             self.applied += 1
         return Ack()
+
+    async def _read_gap(self, seq: int) -> list[tuple[int, bytes]]:
+        """Read the results before ``seq`` not applied yet (lost in flight) from the stream.
+
+        The ledger consumes every result of the stream, so its sequences have no holes: a
+        result beyond the next one means deliveries were lost (a dropped connection) and
+        come back only after the ack wait. Applying them now, in order, keeps positions
+        and read-your-writes exact; their redeliveries are then duplicates. A result no
+        longer in the stream counts as applied with nothing to apply.
+        """
+        missing: list[tuple[int, bytes]] = []
+        if self._nc is None or seq <= self.progress.seq + 1:
+            return missing
+        js = self._nc.jetstream()
+        first = (await js.stream_info(self.topology.results_stream)).state.first_seq
+        start = self.progress.seq + 1
+        if first - 1 >= start:  # aged out of the stream: nothing left to apply, skip at once
+            missing.append((min(first - 1, seq - 1), b""))
+            start = first
+        for gap_seq in range(start, seq):
+            try:
+                raw = await js.get_msg(self.topology.results_stream, gap_seq)
+            except NotFoundError:
+                missing.append((gap_seq, b""))
+                continue
+            missing.append((gap_seq, raw.data or b""))
+        if missing:
+            log.warning("filled results %d-%d lost in flight", missing[0][0], missing[-1][0])
+        return missing
+
+    def _count(self, outcome: Outcome) -> None:
+        # A rejected one is counted (and dead-lettered) when the consumer redelivers it.
+        if isinstance(outcome, Duplicate):
+            self.duplicates += 1
+        elif not isinstance(outcome, Rejected):
+            self.applied += 1
 
     async def _on_request(self, msg: Msg) -> None:
         task = asyncio.create_task(self._respond(msg))
