@@ -103,22 +103,8 @@ class PaperExecutor:
         """
 
         def fenced(book: SymbolBook) -> PaperOrder:
-            return PaperOrder(
-                order_id=f"{self.venue}-{plan.symbol}-{book.order_count + 1}",
-                client_order_id=plan.client_order_id,
-                symbol=plan.symbol,
-                side=plan.side.value,
-                order_type=plan.order_type,
-                time_in_force=plan.time_in_force,
-                reduce_only=plan.reduce_only,
-                size=plan.size,
-                filled_size=0.0,
-                avg_price=None,
-                fees_usd=0.0,
-                status=FENCED,
-                created_at=datetime.now(UTC),
-                note="fenced: the executor will not send this order",
-            )
+            note = "fenced: the executor will not send this order"
+            return self._order(plan, book, 0.0, None, 0.0, FENCED, note)
 
         order, _ = await self.account.place(plan.client_order_id, plan.symbol, fenced)
         return None if order.status == FENCED else outcome_of(order)
@@ -155,6 +141,20 @@ class PaperExecutor:
             status = ExecutionStatus.SUCCESS.value
         else:
             status = "rejected" if plan.reduce_only and not taker else "cancelled"
+        avg_price = price if size > 0 else None
+        return self._order(plan, book, size, avg_price, round(fees, 10), status, note)
+
+    def _order(
+        self,
+        plan: ExecutionPlan,
+        book: SymbolBook,
+        filled_size: float,
+        avg_price: float | None,
+        fees_usd: float,
+        status: str,
+        note: str,
+    ) -> PaperOrder:
+        """Return the venue's record of the plan's order, numbered after the book's last."""
         return PaperOrder(
             order_id=f"{self.venue}-{plan.symbol}-{book.order_count + 1}",
             client_order_id=plan.client_order_id,
@@ -164,9 +164,9 @@ class PaperExecutor:
             time_in_force=plan.time_in_force,
             reduce_only=plan.reduce_only,
             size=plan.size,
-            filled_size=size,
-            avg_price=price if size > 0 else None,
-            fees_usd=round(fees, 10),
+            filled_size=filled_size,
+            avg_price=avg_price,
+            fees_usd=fees_usd,
             status=status,
             created_at=datetime.now(UTC),
             note=note,
