@@ -7,10 +7,16 @@ from intentbus.schemas.enums import (
     ActionType,
     Direction,
     ExecutionStatus,
+    Liquidity,
+    OrderState,
+    OrderType,
     Side,
     SkipReason,
+    TimeInForce,
     Urgency,
 )
+from intentbus.schemas.fields import Metadata, MetadataValue, derived_id
+from intentbus.schemas.fill import Fill, fill_id_for
 from intentbus.schemas.intent import ExecutionIntent, build_intent, new_intent_id
 from intentbus.schemas.operational import DeadLetter, Mark
 from intentbus.schemas.plan import ExecutionPlan, Skip
@@ -21,7 +27,12 @@ from intentbus.schemas.position import (
     PositionQuery,
     PositionReply,
 )
-from intentbus.schemas.result import ExecutionResult, result_id_for
+from intentbus.schemas.result import (
+    ExecutionResult,
+    OrderUpdate,
+    order_update_id_for,
+    result_id_for,
+)
 
 __all__ = [
     "CLOSING_ACTIONS",
@@ -33,21 +44,32 @@ __all__ = [
     "ExecutionPlan",
     "ExecutionResult",
     "ExecutionStatus",
+    "Fill",
+    "Liquidity",
     "ListPositions",
     "Mark",
+    "Metadata",
+    "MetadataValue",
     "OpenPosition",
+    "OrderState",
+    "OrderType",
+    "OrderUpdate",
     "Position",
     "PositionQuery",
     "PositionReply",
     "Side",
     "Skip",
     "SkipReason",
+    "TimeInForce",
     "Urgency",
     "build_intent",
     "decode",
     "decoder",
+    "derived_id",
     "encode",
+    "fill_id_for",
     "new_intent_id",
+    "order_update_id_for",
     "result_id_for",
     "validated",
 ]

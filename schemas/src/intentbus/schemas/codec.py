@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from intentbus.schemas.fill import Fill
 from intentbus.schemas.intent import ExecutionIntent
 from intentbus.schemas.operational import DeadLetter, Mark
 from intentbus.schemas.plan import ExecutionPlan, Skip
@@ -16,7 +17,7 @@ from intentbus.schemas.position import (
     PositionQuery,
     PositionReply,
 )
-from intentbus.schemas.result import ExecutionResult
+from intentbus.schemas.result import ExecutionResult, OrderUpdate
 
 T = TypeVar("T")
 
@@ -25,6 +26,8 @@ MESSAGE_TYPES: dict[str, type[msgspec.Struct]] = {
     "ExecutionPlan": ExecutionPlan,
     "Skip": Skip,
     "ExecutionResult": ExecutionResult,
+    "OrderUpdate": OrderUpdate,
+    "Fill": Fill,
     "Position": Position,
     "PositionQuery": PositionQuery,
     "OpenPosition": OpenPosition,

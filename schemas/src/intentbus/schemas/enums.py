@@ -30,10 +30,13 @@ class Urgency(StrEnum):
 
 
 class ExecutionStatus(StrEnum):
-    """Outcome of one intent.
+    """Outcome of one intent, as its final result sums it up.
 
-    ``unknown`` is reported when the executor cannot learn whether an order it may have
-    sent exists; it is never guessed into success or error.
+    ``success``: the order filled completely. ``partial``: it filled in part, then was
+    cancelled or expired. ``cancelled``: it finished with nothing filled (deadline,
+    supersede, IOC not matched). ``error``: the venue refused it. ``skipped``: no order was
+    sent. ``unknown`` is reported when the executor cannot learn whether an order it may
+    have sent exists; it is never guessed into success or error.
     """
 
     SUCCESS = "success"
@@ -41,6 +44,7 @@ class ExecutionStatus(StrEnum):
     ERROR = "error"
     PARTIAL = "partial"
     UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
 
 
 class Side(StrEnum):
@@ -72,3 +76,52 @@ class SkipReason(StrEnum):
     HOLD = "hold_is_not_executable"
     SUPERSEDED = "superseded"
     POSITION_MISMATCH = "position_mismatch"
+    POSITION_CLOSED = "position_closed"
+    NOTHING_TO_CLOSE = "nothing_to_close_at_venue"
+
+
+class OrderType(StrEnum):
+    """Venue-neutral order type."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(StrEnum):
+    """Venue-neutral time in force; venue strings (``Gtc``, ``Ioc``, ``Alo``) stay in venues."""
+
+    GTC = "gtc"
+    IOC = "ioc"
+    POST_ONLY = "post_only"
+
+
+class OrderState(StrEnum):
+    """State of one venue order.
+
+    ``working`` and ``partially_filled`` are live; the others are final.
+    """
+
+    WORKING = "working"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_live(self) -> bool:
+        """Say whether the order may still fill."""
+        return self in (OrderState.WORKING, OrderState.PARTIALLY_FILLED)
+
+    @property
+    def is_final(self) -> bool:
+        """Say whether the order is finished (``unknown`` counts as finished: never guessed)."""
+        return not self.is_live
+
+
+class Liquidity(StrEnum):
+    """Whether a fill added liquidity (maker) or took it (taker)."""
+
+    MAKER = "maker"
+    TAKER = "taker"

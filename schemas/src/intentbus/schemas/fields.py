@@ -8,6 +8,7 @@ field pattern through Python's ``re`` for every field, which made decoding an in
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from typing import Annotated
@@ -50,12 +51,38 @@ Symbol = Annotated[
         description="Venue symbol or token contract (no whitespace).",
     ),
 ]
+VenueRef = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=128,
+        extra_json_schema={"pattern": SYMBOL_PATTERN},
+        description="A venue's own id (order id, fill id, account): printable, no whitespace.",
+    ),
+]
 Fraction = Annotated[float, Meta(ge=0.0, le=1.0)]
 Priority = Annotated[int, Meta(ge=0, le=100)]
 Bps = Annotated[int, Meta(ge=0, le=10_000)]
 NonNegative = Annotated[float, Meta(ge=0.0)]
 Positive = Annotated[float, Meta(gt=0.0)]
 Timestamp = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with a UTC offset.")]
+MetadataValue = str | int | float | bool | None
+Metadata = dict[str, MetadataValue]
+ID_MAX_LENGTH = 128
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    """Return ``<prefix>-<parts joined by '-'>`` when it is a safe id of at most 128 chars.
+
+    Otherwise return ``<prefix>=`` and a SHA-256 digest of the parts: the readable form
+    has ``-`` right after the prefix and the digest form ``=``, so the two cannot
+    collide, and the result is a valid id for every input.
+    """
+    readable = "-".join((prefix, *parts))
+    if len(readable) <= ID_MAX_LENGTH and all(parts) and ids_are_safe(*parts):
+        return readable
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"{prefix}={digest}"[:ID_MAX_LENGTH]
 
 
 def ids_are_safe(*values: str) -> bool:

@@ -14,7 +14,15 @@ import msgspec
 
 from intentbus.schemas.codec import MESSAGE_TYPES
 
-WIRE_MESSAGES = ("ExecutionIntent", "ExecutionResult", "DeadLetter", "Mark", "Position")
+WIRE_MESSAGES = (
+    "ExecutionIntent",
+    "ExecutionResult",
+    "OrderUpdate",
+    "Fill",
+    "DeadLetter",
+    "Mark",
+    "Position",
+)
 
 
 def render_schemas() -> dict[str, str]:

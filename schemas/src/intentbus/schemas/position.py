@@ -22,8 +22,11 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", ta
     """Give the ledger's view of one position.
 
     ``size`` is the absolute size in tokens; ``direction`` says which way it points.
-    ``results_seq`` is the last ``RESULTS`` stream sequence the ledger had applied when it
-    produced this view (read-your-writes: see :class:`PositionQuery`).
+    ``results_seq`` and ``fills_seq`` are the last ``RESULTS`` and ``FILLS`` stream
+    sequences the ledger had applied when it produced this view (read-your-writes: see
+    :class:`PositionQuery`). ``working_size`` is the open (unfilled) size of the
+    position's working orders. A ``closed`` position was exited; it takes no new intents,
+    and its symbol may be opened again in its book.
     """
 
     position_id: Identifier
@@ -39,6 +42,11 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", ta
     results_applied: int = 0
     results_seq: int = 0
     updated_at: Timestamp | None = None
+    fills_applied: int = 0
+    fills_seq: int = 0
+    working_size: NonNegative = 0.0
+    working_orders: int = 0
+    closed: bool = False
 
     def __post_init__(self) -> None:
         check_ids(self, ("position_id", "venue", "book_id"), "token_contract")
@@ -50,10 +58,11 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", ta
 
 
 class PositionQuery(msgspec.Struct, frozen=True, kw_only=True):
-    """Ask the ledger for a position once it has applied ``RESULTS`` up to ``min_results_seq``."""
+    """Ask for a position once the ledger applied ``RESULTS`` and ``FILLS`` up to these seqs."""
 
     position_id: Identifier
     min_results_seq: int = 0
+    min_fills_seq: int = 0
     wait_ms: int = 2_000
 
     def __post_init__(self) -> None:
@@ -90,3 +99,4 @@ class PositionReply(msgspec.Struct, frozen=True, kw_only=True):
     positions: tuple[Position, ...] = ()
     error: str | None = None
     results_seq: int = 0
+    fills_seq: int = 0

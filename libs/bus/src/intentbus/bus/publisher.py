@@ -11,7 +11,15 @@ from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError
 
 from intentbus.bus.subjects import Topology
-from intentbus.schemas import ExecutionIntent, ExecutionResult, Mark, encode, validated
+from intentbus.schemas import (
+    ExecutionIntent,
+    ExecutionResult,
+    Fill,
+    Mark,
+    OrderUpdate,
+    encode,
+    validated,
+)
 
 MSG_ID = "Nats-Msg-Id"
 
@@ -49,7 +57,11 @@ async def publish_with_id(
 
 
 class Publisher:
-    """Publish intents, results and marks on their subjects."""
+    """Validate, then publish, intents, order updates, results, fills and marks.
+
+    Every message is validated as a decoder would before it is published: a message the
+    contract refuses is an error here, at its producer, never a dead letter downstream.
+    """
 
     def __init__(self, js: JetStreamContext, topology: Topology) -> None:
         self._js = js
@@ -60,7 +72,9 @@ class Publisher:
     ) -> PubAck:
         """Validate and publish an intent; its ``intent_id`` is the ``Nats-Msg-Id``."""
         checked = validated(intent)
-        subject = self._topology.intents_subject(checked.token_chain, checked.book_id)
+        subject = self._topology.intents_subject(
+            checked.token_chain, checked.book_id, checked.position_id
+        )
         return await publish_with_id(
             self._js, subject, encode(checked), checked.intent_id, headers=headers
         )
@@ -68,14 +82,34 @@ class Publisher:
     async def result(
         self, result: ExecutionResult, headers: dict[str, str] | None = None
     ) -> PubAck:
-        """Publish a result; its ``result_id`` is the ``Nats-Msg-Id``."""
-        subject = self._topology.results_subject(result.venue, result.book_id)
+        """Validate and publish a final result; its ``result_id`` is the ``Nats-Msg-Id``."""
+        checked = validated(result)
+        subject = self._topology.results_subject(checked.venue, checked.book_id)
         return await publish_with_id(
-            self._js, subject, encode(result), result.result_id, headers=headers
+            self._js, subject, encode(checked), checked.result_id, headers=headers
+        )
+
+    async def order_update(
+        self, update: OrderUpdate, headers: dict[str, str] | None = None
+    ) -> PubAck:
+        """Validate and publish an order update on the results subject (``update_id``)."""
+        checked = validated(update)
+        subject = self._topology.results_subject(checked.venue, checked.book_id)
+        return await publish_with_id(
+            self._js, subject, encode(checked), checked.update_id, headers=headers
+        )
+
+    async def fill(self, fill: Fill, headers: dict[str, str] | None = None) -> PubAck:
+        """Validate and publish a venue fill; its ``fill_id`` is the ``Nats-Msg-Id``."""
+        checked = validated(fill)
+        subject = self._topology.fills_subject(checked.venue, checked.book_id)
+        return await publish_with_id(
+            self._js, subject, encode(checked), checked.fill_id, headers=headers
         )
 
     async def mark(self, mark: Mark) -> PubAck:
-        """Publish a mark price (the stream keeps the latest per symbol)."""
+        """Validate and publish a mark price (the stream keeps the latest per symbol)."""
+        mark = validated(mark)
         subject = self._topology.marks_subject(mark.venue, mark.symbol)
         msg_id = f"{mark.venue}-{mark.symbol}-{mark.at.timestamp():.6f}"
         return await publish_with_id(self._js, subject, encode(mark), msg_id)

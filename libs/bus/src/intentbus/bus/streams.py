@@ -19,6 +19,7 @@ from nats.js.api import (
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    SubjectTransform,
 )
 from nats.js.errors import NotFoundError
 
@@ -50,6 +51,7 @@ class StreamSpec:
     duplicate_window_s: float = 2 * 3600.0
     max_msgs_per_subject: int = -1
     description: str = ""
+    subject_transform: tuple[str, str] | None = None
 
     def config(self) -> StreamConfig:
         """Return the nats-py stream config."""
@@ -64,6 +66,11 @@ class StreamSpec:
             max_bytes=self.max_bytes,
             max_msgs_per_subject=self.max_msgs_per_subject,
             duplicate_window=self.duplicate_window_s,
+            subject_transform=(
+                SubjectTransform(src=self.subject_transform[0], dest=self.subject_transform[1])
+                if self.subject_transform
+                else None
+            ),
         )
 
 
@@ -101,13 +108,19 @@ def core_streams(topology: Topology) -> tuple[StreamSpec, ...]:
     return (
         StreamSpec(
             name=topology.intents_stream,
-            subjects=(topology.intents_filter(),),
-            description="Execution intents, by venue and book",
+            subjects=(topology.intents_published_filter(),),
+            subject_transform=topology.intents_partition_transform(),
+            description="Execution intents, by venue, book, partition and position",
         ),
         StreamSpec(
             name=topology.results_stream,
             subjects=(topology.results_filter(),),
-            description="Execution results, by venue and book",
+            description="Order updates and final results, by venue and book",
+        ),
+        StreamSpec(
+            name=topology.fills_stream,
+            subjects=(topology.fills_filter(),),
+            description="Venue fills, by venue and book",
         ),
         StreamSpec(
             name=topology.dead_letter_stream,
@@ -150,9 +163,16 @@ def _stream_matches(current: StreamConfig, wanted: StreamConfig) -> bool:
         "retention",
         "discard",
     )
+    if _transform(current) != _transform(wanted):
+        return False
     return all(
         _normalise(getattr(current, key)) == _normalise(getattr(wanted, key)) for key in keys
     )
+
+
+def _transform(config: StreamConfig) -> tuple[str, str] | None:
+    found = config.subject_transform
+    return (found.src, found.dest) if found is not None else None
 
 
 def _normalise(value: object) -> object:

@@ -12,6 +12,11 @@ import re
 from dataclasses import dataclass
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
+_POSITION = re.compile(r"^[A-Za-z0-9_=-]{1,128}$")
+# Intents are stored on ``intents.<venue>.<book>.<partition>.<position>``: the INTENTS
+# stream's subject transform inserts ``partition`` = a hash of the position id modulo
+# this count. Changing it moves positions between partitions: drain the executors first.
+INTENT_PARTITIONS = 16
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_-]{0,32}$")
 
 
@@ -72,6 +77,11 @@ class Topology:
         return self._name("DEADLETTER")
 
     @property
+    def fills_stream(self) -> str:
+        """Return the name of the stream holding every venue fill."""
+        return self._name("FILLS")
+
+    @property
     def marks_stream(self) -> str:
         """Return the name of the stream holding mark prices (last per symbol)."""
         return self._name("MARKS")
@@ -81,21 +91,64 @@ class Topology:
         return self._name(check_token("bucket", base))
 
     # subjects ----------------------------------------------------------------
-    def intents_subject(self, venue: str, book: str) -> str:
-        """Return the subject intents for ``venue``/``book`` are published on."""
-        return self._subject("intents", check_token("venue", venue), check_token("book", book))
+    def intents_subject(self, venue: str, book: str, position_id: str) -> str:
+        """Return the subject an intent for this position is published on.
+
+        The stream stores it as :meth:`stored_intents_subject`, with the position's
+        partition inserted by the server.
+        """
+        if not isinstance(position_id, str) or not _POSITION.fullmatch(position_id):
+            raise InvalidSubjectToken(
+                f"position_id {position_id!r} is not subject-safe: use 1-128 of letters, "
+                "digits, '_', '-', '='"
+            )
+        return self._subject(
+            "intents", check_token("venue", venue), check_token("book", book), position_id
+        )
+
+    def intents_published_filter(self) -> str:
+        """Return the subjects the INTENTS stream accepts (before the partition transform)."""
+        return self._subject("intents", "*", "*", "*")
+
+    def intents_partition_transform(self, partitions: int = INTENT_PARTITIONS) -> tuple[str, str]:
+        """Return the INTENTS stream's (source, destination) subject transform."""
+        dest = self._subject(
+            "intents",
+            "{{wildcard(1)}}",
+            "{{wildcard(2)}}",
+            f"{{{{partition({partitions},3)}}}}",
+            "{{wildcard(3)}}",
+        )
+        return self.intents_published_filter(), dest
+
+    def intents_partition_filter(
+        self, venue: str, partition: int, book: str | None = None
+    ) -> str:
+        """Return the stored subjects of one partition of a venue's (or book's) intents."""
+        return self._subject(
+            "intents",
+            check_token("venue", venue),
+            check_token("book", book) if book is not None else "*",
+            str(int(partition)),
+            "*",
+        )
+
+    def intent_partition_of(self, stored_subject: str) -> int:
+        """Return the partition token of a stored intent subject."""
+        tokens = stored_subject.split(".")
+        return int(tokens[-2])
 
     def results_subject(self, venue: str, book: str) -> str:
         """Return the subject results for ``venue``/``book`` are published on."""
         return self._subject("results", check_token("venue", venue), check_token("book", book))
 
     def intents_filter(self, venue: str | None = None, book: str | None = None) -> str:
-        """Return the filter for all intents, one venue's, or one book's."""
+        """Return the filter for all stored intents, one venue's, or one book's."""
         if venue is None:
             return self._subject("intents", ">")
         if book is None:
             return self._subject("intents", check_token("venue", venue), ">")
-        return self.intents_subject(venue, book)
+        return self._subject("intents", check_token("venue", venue), check_token("book", book), ">")
 
     def results_filter(self, venue: str | None = None, book: str | None = None) -> str:
         """Return the filter for all results, one venue's, or one book's."""
@@ -104,6 +157,18 @@ class Topology:
         if book is None:
             return self._subject("results", check_token("venue", venue), ">")
         return self.results_subject(venue, book)
+
+    def fills_subject(self, venue: str, book: str) -> str:
+        """Return the subject fills for ``venue``/``book`` are published on."""
+        return self._subject("fills", check_token("venue", venue), check_token("book", book))
+
+    def fills_filter(self, venue: str | None = None, book: str | None = None) -> str:
+        """Return the filter for all fills, one venue's, or one book's."""
+        if venue is None:
+            return self._subject("fills", ">")
+        if book is None:
+            return self._subject("fills", check_token("venue", venue), ">")
+        return self.fills_subject(venue, book)
 
     def dead_letter_subject(self, stream: str, consumer: str) -> str:
         """Return the dead-letter subject for messages ``consumer`` of ``stream`` refused."""

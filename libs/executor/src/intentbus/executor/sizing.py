@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from intentbus.executor.base import client_order_id
+from intentbus.executor.ids import client_order_id
 from intentbus.schemas import (
     CLOSING_ACTIONS,
     INCREASING_ACTIONS,
@@ -18,10 +18,12 @@ from intentbus.schemas import (
     Direction,
     ExecutionIntent,
     ExecutionPlan,
+    OrderType,
     Position,
     Side,
     Skip,
     SkipReason,
+    TimeInForce,
     Urgency,
 )
 
@@ -38,6 +40,7 @@ class MarketRules:
     default_leverage: float = 1.0
     max_leverage: float = 1.0
     default_max_slippage_bps: int = 50
+    passive_offset_bps: int = 10
 
     def __post_init__(self) -> None:
         if not self.lot_size > 0:
@@ -48,6 +51,8 @@ class MarketRules:
             raise ValueError("leverage must be > 0")
         if self.default_max_slippage_bps < 0:
             raise ValueError("default_max_slippage_bps must be >= 0")
+        if not 0 <= self.passive_offset_bps < 10_000:
+            raise ValueError("passive_offset_bps must be in [0, 10000)")
 
 
 def increases(action: ActionType) -> bool:
@@ -88,13 +93,23 @@ def leverage_for(rules: MarketRules, intent_cap: float | None) -> tuple[float, b
     return capped, capped < leverage
 
 
-def target_size(intent: ExecutionIntent, position: Position, price: float) -> float:
-    """Return the unrounded size: allocation share for ADD/RECLAIM, position share otherwise."""
+def target_size(intent: ExecutionIntent, position: Position, price: float, held: float) -> float:
+    """Return the unrounded size: allocation share for ADD/RECLAIM, share of ``held`` otherwise.
+
+    ``held`` is what the account actually holds in the position's direction (the venue's
+    net), so EXIT closes exactly that and TRIM trims a share of it.
+    """
     if increases(intent.action):
         return position.allocation_usd * intent.size_frac / price
     if intent.action in CLOSING_ACTIONS:
-        return position.size
-    return position.size * intent.size_frac
+        return held
+    return held * intent.size_frac
+
+
+def held_size(position: Position, venue_net: float) -> float:
+    """Return the venue net in the position's direction (0 when it points the other way)."""
+    held = venue_net if position.direction is Direction.LONG else -venue_net
+    return max(held, 0.0)
 
 
 def plan_order(
@@ -104,8 +119,14 @@ def plan_order(
     mark: float,
     rules: MarketRules,
     venue: str,
+    account: str,
+    venue_net: float,
 ) -> ExecutionPlan | Skip:
-    """Turn an intent into a plan under ``rules`` at the ``mark`` price, or a skip."""
+    """Turn an intent into a plan under ``rules`` at the ``mark`` price, or a skip.
+
+    ``venue_net`` is the account's signed net position in the symbol at the venue (after
+    the position's working orders were cancelled): reducing orders are sized against it.
+    """
     if intent.action is ActionType.HOLD:
         return Skip(reason=SkipReason.HOLD.value)
     wanted = (intent.position_id, intent.token_chain, intent.book_id, intent.token_contract)
@@ -121,18 +142,26 @@ def plan_order(
             reason=SkipReason.REDUCE_ONLY.value,
             detail=f"{intent.action.value} would increase a reduce-only position",
         )
-    if not grows and position.is_flat:
-        return Skip(reason=SkipReason.NO_POSITION.value, detail="nothing to reduce")
+    if position.closed:
+        return Skip(reason=SkipReason.POSITION_CLOSED.value, detail="the position was exited")
+    held = held_size(position, venue_net)
+    if not grows and held <= 0:
+        if position.is_flat:
+            return Skip(reason=SkipReason.NO_POSITION.value, detail="nothing to reduce")
+        return Skip(
+            reason=SkipReason.NOTHING_TO_CLOSE.value,
+            detail=f"the ledger holds {position.size:g} but the account's net is {venue_net:g}",
+        )
     if not mark > 0:
         return Skip(reason=SkipReason.NO_MARK.value, detail=f"mark {mark} is not positive")
     constraints = ["lot_rounding"]
-    raw = target_size(intent, position, mark)
+    raw = target_size(intent, position, mark, held)
     full_close = not grows and (
-        intent.action in CLOSING_ACTIONS or raw >= position.size * (1 - _LOT_EPSILON)
+        intent.action in CLOSING_ACTIONS or raw >= held * (1 - _LOT_EPSILON)
     )
     if full_close:
-        # A reduce-only close rounds up: the venue shrinks it to the position, so no dust stays.
-        size = round_up(position.size, rules.lot_size)
+        # Exactly the account's net: never dust, never more than the venue holds.
+        size = held
         constraints.append("full_close")
     else:
         size = round_down(raw, rules.lot_size)
@@ -164,16 +193,17 @@ def plan_order(
         position_id=intent.position_id,
         venue=venue,
         book_id=intent.book_id,
+        account=account,
         symbol=intent.token_contract,
         action=intent.action,
         side=side,
         order_type=style.order_type,
+        time_in_force=style.time_in_force,
         size=size,
         price=style.price,
         leverage=leverage,
         reduce_only=not grows,
-        post_only=style.post_only,
-        time_in_force=style.time_in_force,
+        valid_until=intent.valid_until,
         client_order_id=client_order_id(intent.intent_id),
         reference_price=mark,
         notional_usd=notional,
@@ -185,17 +215,18 @@ def plan_order(
 class OrderStyle:
     """Say how an order is sent: type, limit price, time in force."""
 
-    order_type: str
+    order_type: OrderType
     price: float
-    time_in_force: str
-    post_only: bool
+    time_in_force: TimeInForce
     constraints: tuple[str, ...]
 
 
 def order_style(intent: ExecutionIntent, side: Side, mark: float, rules: MarketRules) -> OrderStyle:
     """Pick the order style: critical (or emergency) is a marketable IOC within the slippage cap.
 
-    Anything else is a limit at the mark; ``post_only`` makes it maker-only (``Alo``).
+    Anything else is a GTC limit: at the mark, or for LOW urgency ``passive_offset_bps``
+    behind it (below for a buy, above for a sell), so it rests until the market comes to
+    it. ``post_only`` makes it maker-only (refused by the venue if it would cross).
     """
     if intent.urgency is Urgency.CRITICAL or intent.action is ActionType.EMERGENCY_EXIT:
         bps = (
@@ -204,7 +235,12 @@ def order_style(intent: ExecutionIntent, side: Side, mark: float, rules: MarketR
             else rules.default_max_slippage_bps
         )
         factor = 1 + bps / 10_000 if side is Side.BUY else 1 - bps / 10_000
-        return OrderStyle("market", mark * factor, "Ioc", False, ("max_slippage",))
+        return OrderStyle(OrderType.MARKET, mark * factor, TimeInForce.IOC, ("max_slippage",))
+    price, constraints = mark, ()
+    if intent.urgency is Urgency.LOW and rules.passive_offset_bps:
+        move = rules.passive_offset_bps / 10_000
+        price = mark * (1 - move) if side is Side.BUY else mark * (1 + move)
+        constraints = ("passive_offset",)
     if intent.post_only:
-        return OrderStyle("limit", mark, "Alo", True, ("post_only",))
-    return OrderStyle("limit", mark, "Gtc", False, ())
+        return OrderStyle(OrderType.LIMIT, price, TimeInForce.POST_ONLY, (*constraints, "post_only"))
+    return OrderStyle(OrderType.LIMIT, price, TimeInForce.GTC, constraints)
