@@ -15,11 +15,16 @@ from intentbus.schemas import (
     DeadLetter,
     ExecutionIntent,
     ExecutionResult,
+    Fill,
     Mark,
+    OrderUpdate,
     Position,
     build_intent,
     decode,
     encode,
+    fill_id_for,
+    result_id_for,
+    validated,
 )
 from intentbus.schemas.jsonschema import default_dir, render_schemas
 
@@ -29,6 +34,8 @@ GOLDEN_TYPES: dict[str, type[msgspec.Struct]] = {
     "ExecutionIntent.json": ExecutionIntent,
     "ExecutionResult.json": ExecutionResult,
     "ExecutionResult.skipped.json": ExecutionResult,
+    "OrderUpdate.json": OrderUpdate,
+    "Fill.json": Fill,
     "Position.json": Position,
     "DeadLetter.json": DeadLetter,
     "Mark.json": Mark,
@@ -49,7 +56,15 @@ def test_golden_fixture_round_trips_byte_for_byte(name: str) -> None:
 
 def test_every_wire_message_has_a_golden_fixture() -> None:
     covered = {cls.__name__ for cls in GOLDEN_TYPES.values()}
-    assert covered == {"ExecutionIntent", "ExecutionResult", "Position", "DeadLetter", "Mark"}
+    assert covered == {
+        "ExecutionIntent",
+        "ExecutionResult",
+        "OrderUpdate",
+        "Fill",
+        "Position",
+        "DeadLetter",
+        "Mark",
+    }
 
 
 def test_committed_json_schemas_are_current() -> None:
@@ -174,3 +189,74 @@ def test_build_intent_sets_id_and_deadline() -> None:
     assert intent.intent_id
     assert intent.is_expired(now + timedelta(seconds=31))
     assert not intent.is_expired(now + timedelta(seconds=29))
+
+
+MAX_ID = "i" * 128
+MAX_VENUE = "v" * 64
+
+
+@pytest.mark.parametrize(
+    "intent_id", [MAX_ID, "x", "res-a", "a-b_c=d", "=" * 128, "-" * 124 + "abcd"]
+)
+def test_result_ids_stay_valid_for_every_valid_intent_id(intent_id: str) -> None:
+    result_id = result_id_for(intent_id)
+    assert 1 <= len(result_id) <= 128
+    golden = decode((GOLDEN / "ExecutionResult.skipped.json").read_bytes().strip(), ExecutionResult)
+    checked = validated(
+        msgspec.structs.replace(golden, intent_id=intent_id, result_id=result_id)
+    )
+    assert checked.result_id == result_id
+
+
+def test_long_and_short_result_ids_never_collide() -> None:
+    short = result_id_for("a")
+    long = result_id_for("a" * 128)
+    assert short == "res-a"
+    assert long.startswith("res=")
+    assert len({result_id_for(f"{n}" * 125) for n in range(10)}) == 10
+
+
+@pytest.mark.parametrize(
+    "venue_fill_id", ["118906512037719", "f" * 128, "a b/c", "x" * 61, "x" * 62]
+)
+def test_fill_ids_stay_valid_for_every_venue_fill_id(venue_fill_id: str) -> None:
+    fill_id = fill_id_for(MAX_VENUE, venue_fill_id)
+    assert 1 <= len(fill_id) <= 128
+    golden = decode((GOLDEN / "Fill.json").read_bytes().strip(), Fill)
+    checked = validated(
+        msgspec.structs.replace(
+            golden, venue=MAX_VENUE, venue_fill_id=venue_fill_id, fill_id=fill_id
+        )
+    )
+    assert checked.fill_id == fill_id
+
+
+def test_a_fill_whose_id_is_not_derived_is_refused() -> None:
+    raw = json.loads((GOLDEN / "Fill.json").read_text())
+    with pytest.raises(msgspec.ValidationError, match="fill_id"):
+        decode(json.dumps({**raw, "fill_id": "fill-hyperliquid-1"}), Fill)
+
+
+def test_a_result_whose_id_is_not_derived_is_refused() -> None:
+    raw = json.loads((GOLDEN / "ExecutionResult.json").read_text())
+    with pytest.raises(msgspec.ValidationError, match="result_id"):
+        decode(json.dumps({**raw, "result_id": "res-other"}), ExecutionResult)
+
+
+@pytest.mark.parametrize("value", ["s", 1, 2.5, True, None])
+def test_result_metadata_takes_strings_numbers_booleans_and_null(value: object) -> None:
+    raw = json.loads((GOLDEN / "ExecutionResult.json").read_text())
+    result = decode(json.dumps({**raw, "metadata": {"k": value}}), ExecutionResult)
+    assert result.metadata == {"k": value}
+
+
+def test_result_metadata_refuses_nested_values() -> None:
+    raw = json.loads((GOLDEN / "ExecutionResult.json").read_text())
+    with pytest.raises(msgspec.ValidationError, match="metadata"):
+        decode(json.dumps({**raw, "metadata": {"k": {"nested": 1}}}), ExecutionResult)
+
+
+def test_old_result_tags_are_refused_not_misread() -> None:
+    raw = json.loads((GOLDEN / "ExecutionResult.json").read_text())
+    with pytest.raises(msgspec.ValidationError, match="schema"):
+        decode(json.dumps({**raw, "schema": "intentbus.result.v1"}), ExecutionResult)
