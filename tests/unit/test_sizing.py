@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from intentbus.executor.base import client_order_id
+from intentbus.executor.ids import client_order_id
 from intentbus.executor.sizing import (
     MarketRules,
     leverage_for,
@@ -19,10 +19,12 @@ from intentbus.schemas import (
     ActionType,
     Direction,
     ExecutionPlan,
+    OrderType,
     Position,
     Side,
     Skip,
     SkipReason,
+    TimeInForce,
     build_intent,
 )
 
@@ -49,6 +51,7 @@ def _prepare(
     *,
     mark: float = 100.0,
     rules: MarketRules = RULES,
+    venue_net: float | None = None,
     **extra: Any,
 ) -> ExecutionPlan | Skip:
     intent = build_intent(
@@ -60,7 +63,17 @@ def _prepare(
         book_id="main",
         **extra,
     )
-    return plan_order(intent, position, mark=mark, rules=rules, venue="paper")
+    if venue_net is None:  # by default the venue holds what the ledger holds
+        venue_net = position.size if position.direction is Direction.LONG else -position.size
+    return plan_order(
+        intent,
+        position,
+        mark=mark,
+        rules=rules,
+        venue="paper",
+        account="acct-main",
+        venue_net=venue_net,
+    )
 
 
 def _plan(*args: Any, **kw: Any) -> ExecutionPlan:
@@ -119,9 +132,43 @@ def test_trim_sizes_on_the_position() -> None:
 @pytest.mark.parametrize("action", ["exit", "emergency_exit"])
 def test_exit_closes_the_whole_position_reduce_only(action: str) -> None:
     plan = _plan(action, 0.1, _position(size=1.2345))
-    assert plan.size == pytest.approx(1.235)  # rounded up: the venue shrinks reduce-only
+    assert plan.size == 1.2345  # exactly the account's net: no rounding up into others
     assert plan.reduce_only
     assert "full_close" in plan.constraints_applied
+
+
+def test_found_exit_never_takes_another_positions_tokens() -> None:
+    # Found: A at 1.00005 and B at 1.0 on one account; EXIT A rounded up to 1.0001 and
+    # took B's tokens. One position per account and symbol now, and EXIT is sized to
+    # the account's actual net: exactly what the venue holds.
+    plan = _plan("exit", 1.0, _position(size=1.00005), rules=RULES, venue_net=1.00005)
+    assert plan.size == 1.00005
+
+
+def test_exit_and_trim_size_against_the_venue_net_not_the_ledger() -> None:
+    assert _plan("exit", 1.0, _position(size=1.0), venue_net=0.9).size == 0.9
+    assert _plan("trim", 0.5, _position(size=1.0), venue_net=0.8).size == pytest.approx(0.4)
+    short = _plan("exit", 1.0, _position(size=2.0, direction=Direction.SHORT), venue_net=-2.0)
+    assert (short.side, short.size) == (Side.BUY, 2.0)
+
+
+def test_nothing_to_close_at_the_venue_is_skipped() -> None:
+    skip = _skip("exit", 1.0, _position(size=1.0), venue_net=0.0)
+    assert skip.reason == SkipReason.NOTHING_TO_CLOSE
+    flipped = _skip("exit", 1.0, _position(size=1.0), venue_net=-1.0)
+    assert flipped.reason == SkipReason.NOTHING_TO_CLOSE
+
+
+def test_a_closed_position_takes_no_intents() -> None:
+    assert _skip("add", 0.5, _position(closed=True)).reason == SkipReason.POSITION_CLOSED
+
+
+def test_low_urgency_rests_behind_the_mark() -> None:
+    buy = _plan("add", 0.5, _position(), urgency="low")
+    assert buy.price == pytest.approx(99.9)  # 10 bps below the mark
+    assert "passive_offset" in buy.constraints_applied
+    sell = _plan("trim", 0.5, _position(size=1.0), urgency="low")
+    assert sell.price == pytest.approx(100.1)
 
 
 def test_full_close_is_exempt_from_min_notional() -> None:
@@ -190,14 +237,22 @@ def test_mismatched_position_is_skipped() -> None:
         token_chain="paper",
         book_id="main",
     )
-    skip = plan_order(intent, _position(), mark=100.0, rules=RULES, venue="paper")
+    skip = plan_order(
+        intent,
+        _position(),
+        mark=100.0,
+        rules=RULES,
+        venue="paper",
+        account="acct-main",
+        venue_net=0.0,
+    )
     assert isinstance(skip, Skip)
     assert skip.reason == SkipReason.POSITION_MISMATCH
 
 
 def test_critical_is_a_marketable_ioc_within_max_slippage() -> None:
     buy = _plan("add", 0.5, _position(), urgency="critical", max_slippage_bps=100)
-    assert (buy.order_type, buy.time_in_force) == ("market", "Ioc")
+    assert (buy.order_type, buy.time_in_force) == (OrderType.MARKET, TimeInForce.IOC)
     assert buy.price == pytest.approx(101.0)
     sell = _plan("exit", 1.0, _position(size=1.0), urgency="critical", max_slippage_bps=100)
     assert sell.price == pytest.approx(99.0)
@@ -207,16 +262,21 @@ def test_critical_is_a_marketable_ioc_within_max_slippage() -> None:
 
 def test_emergency_exit_is_always_marketable() -> None:
     plan = _plan("emergency_exit", 1.0, _position(size=1.0), urgency="low")
-    assert plan.order_type == "market"
+    assert plan.order_type is OrderType.MARKET
 
 
 def test_spec_defect_a_limit_order_has_a_price() -> None:
     plan = _plan("add", 0.5, _position(), urgency="medium")
-    assert plan.order_type == "limit"
+    assert plan.order_type is OrderType.LIMIT
     assert plan.price == pytest.approx(100.0)
-    assert plan.time_in_force == "Gtc"
+    assert plan.time_in_force is TimeInForce.GTC
+    assert plan.valid_until is not None
     maker = _plan("add", 0.5, _position(), post_only=True)
-    assert (maker.order_type, maker.time_in_force, maker.post_only) == ("limit", "Alo", True)
+    assert (maker.order_type, maker.time_in_force, maker.post_only) == (
+        OrderType.LIMIT,
+        TimeInForce.POST_ONLY,
+        True,
+    )
 
 
 def test_rounding_tolerates_float_noise() -> None:

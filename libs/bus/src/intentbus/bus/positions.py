@@ -1,9 +1,9 @@
 """Client of the ledger's position request/reply API.
 
 The ledger answers on ``ledger.positions.get|list|open`` (under the namespace).
-``get`` waits until the ledger has applied the ``RESULTS`` stream up to
-``min_results_seq`` (read-your-writes), so an executor that just published a result
-sizes the next intent of that position on a view that includes it.
+``get`` waits until the ledger has applied the ``RESULTS`` and ``FILLS`` streams up to
+the sequences asked for (read-your-writes), so an executor that just published a fill
+or a result sizes the next intent of that position on a view that includes it.
 """
 
 from __future__ import annotations
@@ -53,9 +53,19 @@ class PositionClient:
             raise LedgerError(reply.error)
         return reply
 
-    async def get(self, position_id: str, *, min_results_seq: int = 0) -> Position | None:
-        """Return one position (``None`` when the ledger does not know it)."""
-        query = PositionQuery(position_id=position_id, min_results_seq=min_results_seq)
+    async def get(
+        self, position_id: str, *, min_results_seq: int = 0, min_fills_seq: int = 0
+    ) -> Position | None:
+        """Return one position (``None`` when the ledger does not know it).
+
+        The ledger answers once it applied ``RESULTS`` up to ``min_results_seq`` and
+        ``FILLS`` up to ``min_fills_seq`` (read-your-writes).
+        """
+        query = PositionQuery(
+            position_id=position_id,
+            min_results_seq=min_results_seq,
+            min_fills_seq=min_fills_seq,
+        )
         wait_s = query.wait_ms / 1000.0
         reply = await self._request("get", encode(query), self._timeout_s + wait_s)
         return reply.positions[0] if reply.positions else None

@@ -1,24 +1,34 @@
-"""Build the ExecutionResult of an intent from a skip, or a plan and the venue's outcome."""
+"""Build the messages of an intent's life: its skip, order update, fills and final result."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from intentbus.executor.base import OrderOutcome
+from intentbus.executor.base import VenueFill, VenueOrder
 from intentbus.schemas import (
     ExecutionIntent,
     ExecutionPlan,
     ExecutionResult,
     ExecutionStatus,
+    Fill,
+    OrderState,
+    OrderUpdate,
     Side,
     Skip,
+    fill_id_for,
+    order_update_id_for,
     result_id_for,
 )
+
+# Sizes that differ by less than this are equal (venues round sizes to their lots).
+SIZE_EPSILON = 1e-9
 
 
 def skipped(intent: ExecutionIntent, venue: str, skip: Skip) -> ExecutionResult:
     """Return the SKIPPED result of an intent."""
-    metadata = {"detail": skip.detail} if skip.detail else {}
+    metadata: dict[str, str | int | float | bool | None] = (
+        {"detail": skip.detail} if skip.detail else {}
+    )
     if skip.constraints_applied:
         metadata["constraints_applied"] = ",".join(skip.constraints_applied)
     return ExecutionResult(
@@ -45,44 +55,123 @@ def slippage_bps(side: Side, price: float | None, reference: float | None) -> fl
     return round(move if side is Side.BUY else -move, 4)
 
 
-def executed(
-    intent: ExecutionIntent, plan: ExecutionPlan, outcome: OrderOutcome
-) -> ExecutionResult:
-    """Return the result of a sent (or possibly sent) order.
+def status_of(state: OrderState, filled: float, size: float) -> ExecutionStatus:
+    """Sum a final order state up as the intent's status."""
+    if state is OrderState.UNKNOWN:
+        return ExecutionStatus.UNKNOWN
+    if state is OrderState.FILLED or (filled > 0 and filled >= size - SIZE_EPSILON):
+        return ExecutionStatus.SUCCESS
+    if filled > 0:
+        return ExecutionStatus.PARTIAL
+    if state is OrderState.REJECTED:
+        return ExecutionStatus.ERROR
+    return ExecutionStatus.CANCELLED
 
-    ``tokens_bought``/``tokens_sold`` are set for every action (EXIT included): the filled
-    size on the plan's side, 0.0 on the other. An UNKNOWN outcome reports no sizes, price
-    or fees at all: nothing is guessed.
-    """
-    known = outcome.status is not ExecutionStatus.UNKNOWN
-    filled = outcome.filled_size
-    metadata = dict(outcome.metadata)
-    metadata.setdefault("order_type", plan.order_type)
+
+def final(
+    intent: ExecutionIntent,
+    plan: ExecutionPlan,
+    order: VenueOrder,
+    *,
+    fill_count: int,
+    last_fill_seq: int,
+    reason: str | None = None,
+) -> ExecutionResult:
+    """Return the final summary of a finished order (its fills are already published)."""
+    filled = order.filled_size
+    status = status_of(order.state, filled, plan.size)
+    why = reason or order.reason or None
     return ExecutionResult(
         result_id=result_id_for(intent.intent_id),
         intent_id=intent.intent_id,
         position_id=intent.position_id,
         venue=plan.venue,
         book_id=intent.book_id,
+        account=plan.account,
         token_contract=intent.token_contract,
         action=intent.action,
-        status=outcome.status,
+        status=status,
+        order_state=order.state,
         created_at=datetime.now(UTC),
         intent_created_at=intent.created_at,
         plan=plan,
         side=plan.side,
-        tx_hash=outcome.venue_order_id,
         client_order_id=plan.client_order_id,
-        tokens_bought=(filled if plan.side is Side.BUY else 0.0) if known else None,
-        tokens_sold=(filled if plan.side is Side.SELL else 0.0) if known else None,
-        price=outcome.avg_price if known else None,
-        slippage_bps=slippage_bps(plan.side, outcome.avg_price, plan.reference_price),
-        fees_usd=outcome.fees_usd if known else None,
-        error=outcome.error,
-        metadata=metadata,
+        venue_order_id=order.venue_order_id,
+        requested_size=plan.size,
+        filled_size=filled,
+        avg_price=order.avg_price if filled > 0 else None,
+        fees_usd=order.fees_usd,
+        fill_count=fill_count,
+        last_fill_seq=last_fill_seq,
+        tokens_bought=filled if plan.side is Side.BUY else 0.0,
+        tokens_sold=filled if plan.side is Side.SELL else 0.0,
+        slippage_bps=slippage_bps(plan.side, order.avg_price, plan.reference_price),
+        error=why if status in (ExecutionStatus.ERROR, ExecutionStatus.UNKNOWN) else None,
+        metadata={"order_type": plan.order_type.value, **({"reason": why} if why else {})},
     )
 
 
 def unknown(intent: ExecutionIntent, plan: ExecutionPlan, error: str) -> ExecutionResult:
     """Return an UNKNOWN result: the order may exist and the venue cannot tell."""
-    return executed(intent, plan, OrderOutcome(status=ExecutionStatus.UNKNOWN, error=error))
+    order = VenueOrder(
+        client_order_id=plan.client_order_id,
+        account=plan.account,
+        symbol=plan.symbol,
+        side=plan.side,
+        order_type=plan.order_type,
+        time_in_force=plan.time_in_force,
+        size=plan.size,
+        state=OrderState.UNKNOWN,
+        reason=error,
+    )
+    return final(intent, plan, order, fill_count=0, last_fill_seq=0, reason=error)
+
+
+def order_update(intent: ExecutionIntent, plan: ExecutionPlan, order: VenueOrder) -> OrderUpdate:
+    """Return the update saying the intent's order is live at the venue."""
+    return OrderUpdate(
+        update_id=order_update_id_for(intent.intent_id, OrderState.WORKING),
+        intent_id=intent.intent_id,
+        position_id=intent.position_id,
+        venue=plan.venue,
+        book_id=intent.book_id,
+        account=plan.account,
+        token_contract=intent.token_contract,
+        client_order_id=plan.client_order_id,
+        side=plan.side,
+        size=plan.size,
+        order_state=order.state,
+        created_at=datetime.now(UTC),
+        price=plan.price,
+        filled_size=order.filled_size,
+        venue_order_id=order.venue_order_id,
+    )
+
+
+def fill_message(
+    intent: ExecutionIntent, plan: ExecutionPlan, fill: VenueFill, state: OrderState | None
+) -> Fill:
+    """Return the bus message of one venue fill of the intent's order."""
+    return Fill(
+        fill_id=fill_id_for(plan.venue, fill.venue_fill_id),
+        venue_fill_id=fill.venue_fill_id,
+        venue=plan.venue,
+        book_id=intent.book_id,
+        account=fill.account,
+        intent_id=intent.intent_id,
+        position_id=intent.position_id,
+        client_order_id=fill.client_order_id,
+        symbol=fill.symbol,
+        side=fill.side,
+        size=fill.size,
+        price=fill.price,
+        fee=fill.fee,
+        fee_currency=fill.fee_currency,
+        liquidity=fill.liquidity,
+        venue_time=fill.venue_time,
+        created_at=datetime.now(UTC),
+        venue_order_id=fill.venue_order_id,
+        closed_pnl=fill.closed_pnl,
+        order_state=state,
+    )

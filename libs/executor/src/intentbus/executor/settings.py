@@ -5,33 +5,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CLAIMS_BUCKET = "EXECUTIONS"
-# A position's lease and cursor live in one record (see intentbus.executor.ordering), in
-# the bucket that held cursors before: the lease bucket is that one now.
-CURSORS_BUCKET = "EXEC_CURSORS"
-LEASES_BUCKET = CURSORS_BUCKET
+ORDERS_BUCKET = "EXEC_ORDERS"
 
 
 @dataclass(frozen=True, kw_only=True)
 class RuntimeSettings:
-    """Tune delivery: ack wait, lease TTL, retry delays and batch size."""
+    """Tune delivery, waiting and following.
 
-    # The lease TTL stays below the ack wait: a crashed replica's lease is stale before
-    # its unacked intents come back, so their redelivery is not held up.
+    Nothing waits forever: an intent waits (in its position's lane, keeping its
+    delivery alive with ``in_progress``) for the ledger, the venue or the cancels of its
+    position's working orders at most until its ``valid_until``, then it is skipped as
+    ``expired``; an order is followed until the venue says it is final.
+    """
+
     ack_wait_s: float = 30.0
-    lease_ttl_s: float = 20.0
     max_deliver: int = 1_000
     max_ack_pending: int = 1_000
     batch: int = 100
-    busy_retry_s: float = 0.05
-    ledger_retry_s: float = 1.0
-    lookup_attempts: int = 5
+    fetch_timeout_s: float = 1.0
+    retry_s: float = 0.25
+    retry_max_s: float = 2.0
+    poll_s: float = 2.0
+    orphan_ttl_s: float = 30.0
 
 
 @dataclass
 class RuntimeStats:
     """Count what the runtime did (for operators and tests)."""
 
-    executed: int = 0
+    placed: int = 0
     skipped: int = 0
     republished: int = 0
-    retried: int = 0
+    adopted: int = 0
+    waits: int = 0
+    fills: int = 0
+    finished: int = 0
+    gaps: int = 0

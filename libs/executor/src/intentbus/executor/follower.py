@@ -1,0 +1,282 @@
+"""The order follower: venue events in, ``Fill`` messages and final results out.
+
+One per executor replica. It follows the orders this replica placed or adopted (a
+partition taken over, a restart): every venue fill becomes a ``Fill`` message (its id
+derived from the venue fill id, so a fill seen twice is stored once); when an order is
+final and every fill the venue counts is published, the intent's ``ExecutionResult``
+goes out, its claim is marked done and the working record is deleted. An order still
+live at its intent's ``valid_until`` is cancelled. The venue's live feed may drop
+events, so after a gap (and every ``poll_s`` for an order that has been quiet) the
+follower asks the venue again: the order's status by client order id and the account's
+fills since the order was placed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from intentbus.bus import Publisher
+from intentbus.executor import results
+from intentbus.executor.base import (
+    BaseExecutor,
+    OrderNotFound,
+    VenueEvent,
+    VenueFill,
+    VenueGap,
+    VenueOrder,
+)
+from intentbus.executor.claims import ClaimStore
+from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
+from intentbus.executor.settings import RuntimeSettings, RuntimeStats
+
+log = logging.getLogger(__name__)
+# Fills may carry a venue time slightly before our placement stamp (clock skew).
+_FILLS_LOOKBACK = timedelta(seconds=5)
+
+
+@dataclass(eq=False)
+class Tracked:
+    """One followed order: the latest venue state and the fills already published."""
+
+    working: WorkingOrder
+    order: VenueOrder | None = None
+    fills: dict[str, float] = field(default_factory=dict)  # venue fill id -> size
+    last_fill_seq: int = 0
+    heard_at: float = field(default_factory=time.monotonic)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    expiry: asyncio.Task[None] | None = None
+
+    @property
+    def filled_seen(self) -> float:
+        """Return the size of the fills published so far."""
+        return sum(self.fills.values())
+
+
+class OrderFollower:
+    """Follow working orders to their end; see the module docstring."""
+
+    def __init__(
+        self,
+        executor: BaseExecutor,
+        publisher: Publisher,
+        claims: ClaimStore,
+        store: WorkingOrderStore,
+        *,
+        owner: str,
+        settings: RuntimeSettings,
+        stats: RuntimeStats,
+    ) -> None:
+        self._executor = executor
+        self._publisher = publisher
+        self._claims = claims
+        self._store = store
+        self._owner = owner
+        self._settings = settings
+        self._stats = stats
+        self._by_cloid: dict[str, Tracked] = {}
+        self._orphans: dict[str, list[tuple[float, VenueEvent]]] = {}
+        self.results_seq = 0
+        self.fills_seq = 0
+
+    # what the intake asks ---------------------------------------------------------
+    def working(self, position_id: str) -> list[Tracked]:
+        """Return the followed orders of a position that are not finished."""
+        return [
+            t
+            for t in self._by_cloid.values()
+            if t.working.intent.position_id == position_id and not t.done.is_set()
+        ]
+
+    def tracked(self, client_order_id: str) -> Tracked | None:
+        """Return the followed order with this client order id."""
+        return self._by_cloid.get(client_order_id)
+
+    async def follow(self, working: WorkingOrder, order: VenueOrder | None) -> Tracked:
+        """Start following an order (placed now, or adopted: ``order`` None asks the venue)."""
+        cloid = working.plan.client_order_id
+        tracked = self._by_cloid.get(cloid)
+        if tracked is None:
+            tracked = Tracked(working=working)
+            self._by_cloid[cloid] = tracked
+            tracked.expiry = asyncio.create_task(self._expire(tracked))
+        for _, event in self._orphans.pop(cloid, []):
+            await self._apply(tracked, event)
+        if order is not None:
+            await self._apply(tracked, order)
+        else:
+            await self._resync(tracked)
+        return tracked
+
+    async def cancel_position(self, position_id: str, deadline: datetime) -> bool:
+        """Cancel the position's working orders; say whether all finished before ``deadline``."""
+        pending = self.working(position_id)
+        for tracked in pending:
+            await self._cancel(tracked, "superseded by a newer intent")
+        for tracked in pending:
+            remaining = (deadline - datetime.now(UTC)).total_seconds()
+            if remaining <= 0:
+                return all(t.done.is_set() for t in pending)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tracked.done.wait(), remaining)
+        return all(t.done.is_set() for t in pending)
+
+    def forget(self, partition: int) -> None:
+        """Stop following a partition's orders (another replica takes them over)."""
+        for cloid, tracked in list(self._by_cloid.items()):
+            if tracked.working.partition == partition:
+                if tracked.expiry is not None:
+                    tracked.expiry.cancel()
+                del self._by_cloid[cloid]
+
+    # the venue's events -------------------------------------------------------------
+    async def on_event(self, event: VenueEvent) -> None:
+        """Take one live venue event (the executor's event sink)."""
+        try:
+            if isinstance(event, VenueGap):
+                self._stats.gaps += 1
+                await asyncio.gather(*(self._resync(t) for t in list(self._by_cloid.values())))
+                return
+            tracked = self._by_cloid.get(event.client_order_id)
+            if tracked is None:
+                self._keep_orphan(event)
+                return
+            await self._apply(tracked, event)
+        except Exception:
+            # The poll loop asks the venue again; nothing is lost by giving up here.
+            log.exception("could not handle venue event %r", event)
+
+    def _keep_orphan(self, event: VenueOrder | VenueFill) -> None:
+        # An order's first events can arrive before place() returned to the intake.
+        now = time.monotonic()
+        horizon = now - self._settings.orphan_ttl_s
+        for cloid in [c for c, kept in self._orphans.items() if kept[-1][0] < horizon]:
+            del self._orphans[cloid]
+        self._orphans.setdefault(event.client_order_id, []).append((now, event))
+
+    async def _apply(self, tracked: Tracked, event: VenueOrder | VenueFill) -> None:
+        async with tracked.lock:
+            tracked.heard_at = time.monotonic()
+            if isinstance(event, VenueFill):
+                await self._publish_fill(tracked, event)
+            else:
+                tracked.order = _newer(tracked.order, event)
+            await self._finish_if_final(tracked)
+
+    async def _publish_fill(self, tracked: Tracked, fill: VenueFill) -> None:
+        if fill.venue_fill_id in tracked.fills or tracked.done.is_set():
+            return
+        w = tracked.working
+        state = tracked.order.state if tracked.order is not None else None
+        ack = await self._publisher.fill(results.fill_message(w.intent, w.plan, fill, state))
+        tracked.fills[fill.venue_fill_id] = fill.size
+        tracked.last_fill_seq = max(tracked.last_fill_seq, ack.seq)
+        self.fills_seq = max(self.fills_seq, ack.seq)
+        self._stats.fills += 1
+
+    async def _finish_if_final(self, tracked: Tracked) -> None:
+        order = tracked.order
+        if tracked.done.is_set() or order is None or not order.state.is_final:
+            return
+        if tracked.filled_seen < order.filled_size - results.SIZE_EPSILON:
+            await self._fetch_fills(tracked)
+            if tracked.filled_seen < order.filled_size - results.SIZE_EPSILON:
+                return  # the fills are not visible yet: the poll loop tries again
+        w = tracked.working
+        result = results.final(
+            w.intent,
+            w.plan,
+            order,
+            fill_count=len(tracked.fills),
+            last_fill_seq=tracked.last_fill_seq,
+        )
+        ack = await self._publisher.result(result)
+        self.results_seq = max(self.results_seq, ack.seq)
+        await self._claims.finish(w.intent.intent_id, self._owner, result, read_previous=True)
+        await self._store.delete(w)
+        tracked.done.set()
+        if tracked.expiry is not None and tracked.expiry is not asyncio.current_task():
+            tracked.expiry.cancel()
+        self._by_cloid.pop(w.plan.client_order_id, None)
+        self._stats.finished += 1
+
+    # asking the venue again ------------------------------------------------------------
+    async def _fetch_fills(self, tracked: Tracked) -> None:
+        w = tracked.working
+        since = w.placed_at - _FILLS_LOOKBACK
+        for fill in await self._executor.fills_since(w.plan.account, since):
+            if fill.client_order_id == w.plan.client_order_id:
+                await self._publish_fill(tracked, fill)
+
+    async def _resync(self, tracked: Tracked) -> None:
+        w = tracked.working
+        try:
+            order = await self._executor.order_status(
+                w.plan.account, w.plan.symbol, w.plan.client_order_id
+            )
+        except OrderNotFound:
+            log.error("venue does not know followed order %s", w.plan.client_order_id)
+            return
+        async with tracked.lock:
+            tracked.heard_at = time.monotonic()
+            await self._fetch_fills(tracked)
+            tracked.order = _newer(tracked.order, order)
+            await self._finish_if_final(tracked)
+
+    async def _cancel(self, tracked: Tracked, why: str) -> None:
+        w = tracked.working
+        try:
+            order = await self._executor.cancel(
+                w.plan.account, w.plan.symbol, w.plan.client_order_id
+            )
+        except OrderNotFound:
+            return
+        except Exception:
+            log.exception("cancel of %s failed (%s); the poll retries", w.plan.client_order_id, why)
+            return
+        await self._apply(tracked, order)
+
+    async def _expire(self, tracked: Tracked) -> None:
+        """Cancel the order at its intent's deadline (retrying until it is finished)."""
+        deadline = tracked.working.intent.valid_until
+        while not tracked.done.is_set():
+            wait_s = (deadline - datetime.now(UTC)).total_seconds()
+            if wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(tracked.done.wait(), wait_s)
+                continue
+            await self._cancel(tracked, "deadline passed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tracked.done.wait(), self._settings.poll_s)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ask the venue about quiet orders every ``poll_s`` until ``stop`` is set."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._settings.poll_s)
+            quiet = time.monotonic() - self._settings.poll_s
+            for tracked in list(self._by_cloid.values()):
+                if tracked.heard_at < quiet and not tracked.done.is_set():
+                    try:
+                        await self._resync(tracked)
+                    except Exception:
+                        log.exception("resync of %s failed", tracked.working.plan.client_order_id)
+        for tracked in self._by_cloid.values():
+            if tracked.expiry is not None:
+                tracked.expiry.cancel()
+
+
+def _newer(current: VenueOrder | None, update: VenueOrder) -> VenueOrder:
+    """Keep the most advanced state: final beats live, more filled beats less."""
+    if current is None:
+        return update
+    if current.state.is_final and not update.state.is_final:
+        return current
+    if update.filled_size + results.SIZE_EPSILON < current.filled_size:
+        return current
+    return update

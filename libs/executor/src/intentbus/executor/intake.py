@@ -1,0 +1,349 @@
+"""The intent handler: claim, cancel what the position has working, size, place, hand over.
+
+Runs in the intent's position lane (a position's intents one after another, in stream
+order, on the one replica owning its partition). Per intent:
+
+1. A claim exists (redelivery, takeover, or an acked intent redelivered after a
+   takeover): ``done`` -> republish its result; ``claimed`` -> resume: follow the order
+   if the venue has it, else place it now with the same client order id (or, past the
+   deadline, fence it and skip).
+2. Past ``valid_until`` -> skipped ``expired``.
+3. Supersede: cancel the position's working orders and wait until the follower has
+   published their fills and final results.
+4. Read the ledger position (read-your-writes on every fill and result this replica
+   published) and the venue account's net in the symbol; size the order from the
+   venue's rules and mark; let the venue adjust it; or skip with a reason.
+5. Claim with the plan (before sending), place it, record it as working, publish its
+   ``OrderUpdate`` and hand it to the follower; then the intent is acked.
+
+Waits (ledger down, venue unreachable) happen here, in the lane, with the delivery kept
+alive, never by sending the intent back: later intents of the position wait behind it.
+Each wait ends at the intent's deadline at the latest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from nats.aio.msg import Msg
+
+from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Publisher
+from intentbus.executor import results
+from intentbus.executor.base import BaseExecutor, OrderNotFound, VenueOrder
+from intentbus.executor.claims import Claim, ClaimState, ClaimStore
+from intentbus.executor.follower import OrderFollower
+from intentbus.executor.ids import client_order_id
+from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
+from intentbus.executor.settings import RuntimeSettings, RuntimeStats
+from intentbus.executor.sizing import plan_order
+from intentbus.schemas import (
+    ExecutionIntent,
+    ExecutionPlan,
+    ExecutionResult,
+    Position,
+    Skip,
+    SkipReason,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class _Expired(Exception):
+    """The intent's deadline passed while it waited."""
+
+
+class Abandoned(Exception):
+    """This replica gave the intent's partition up while the intent waited."""
+
+
+class IntentIntake:
+    """Handle one venue's intents; see the module docstring."""
+
+    def __init__(
+        self,
+        executor: BaseExecutor,
+        publisher: Publisher,
+        positions: PositionClient,
+        claims: ClaimStore,
+        orders: WorkingOrderStore,
+        follower: OrderFollower,
+        *,
+        owner: str,
+        settings: RuntimeSettings,
+        stats: RuntimeStats,
+    ) -> None:
+        self._executor = executor
+        self._publisher = publisher
+        self._positions = positions
+        self._claims = claims
+        self._orders = orders
+        self._follower = follower
+        self._owner = owner
+        self._settings = settings
+        self._stats = stats
+        self._alive: dict[str, Callable[[], bool]] = {}
+
+    async def handle(
+        self,
+        intent: ExecutionIntent,
+        msg: Msg,
+        partition: int,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Handle one intent to the point where it may be acked.
+
+        Raise :class:`Abandoned` when ``alive()`` turns false during a wait.
+        """
+        self._alive[intent.intent_id] = alive
+        try:
+            async with _kept_alive(msg, self._settings.ack_wait_s / 3):
+                await self._handle_until_expired(intent, partition)
+        finally:
+            self._alive.pop(intent.intent_id, None)
+
+    async def _handle_until_expired(self, intent: ExecutionIntent, partition: int) -> None:
+        try:
+            await self._handle(intent, partition)
+        except _Expired as exc:
+            await self._skip(intent, SkipReason.EXPIRED, str(exc))
+
+    async def _handle(self, intent: ExecutionIntent, partition: int) -> None:
+        claim = await self._claims.get(intent.intent_id)
+        if claim is not None:
+            await self._settle(intent, claim, partition)
+            return
+        if intent.is_expired():
+            raise _Expired(f"valid_until {intent.valid_until.isoformat()} passed")
+        if not await self._follower.cancel_position(intent.position_id, intent.valid_until):
+            raise _Expired("the position's working orders did not finish before the deadline")
+        position = await self._read_position(intent)
+        if position is None:
+            await self._skip(intent, SkipReason.UNKNOWN_POSITION, "the ledger does not know it")
+            return
+        prepared = await self._prepare(intent, position)
+        if isinstance(prepared, Skip):
+            await self._record_skip(intent, results.skipped(intent, self._executor.venue, prepared))
+            return
+        if intent.is_expired():
+            raise _Expired("deadline passed while the order was prepared")
+        claimed = await self._claims.claim(intent.intent_id, self._owner, prepared)
+        if claimed is None:  # a stalled replica claimed it meanwhile
+            again = await self._claims.get(intent.intent_id)
+            if again is not None:
+                await self._settle(intent, again, partition)
+            return
+        await self._place(intent, prepared, partition)
+
+    async def _prepare(self, intent: ExecutionIntent, position: Position) -> ExecutionPlan | Skip:
+        venue = self._executor
+        symbol = intent.token_contract
+        rules = venue.rules(symbol)
+        if rules is None:
+            return Skip(reason=SkipReason.UNKNOWN_SYMBOL.value, detail=f"{symbol} on {venue.venue}")
+        mark = venue.mark(symbol)
+        if mark is None or not venue.can_trade_now(symbol):
+            return Skip(reason=SkipReason.NO_MARK.value, detail=f"no tradable mark for {symbol}")
+        account = venue.account_for(intent.book_id)
+        net = await self._waiting(intent, "venue net", lambda: venue.net_position(account, symbol))
+        planned = plan_order(
+            intent,
+            position,
+            mark=mark,
+            rules=rules,
+            venue=venue.venue,
+            account=account,
+            venue_net=net,
+        )
+        return venue.adjust(planned) if isinstance(planned, ExecutionPlan) else planned
+
+    # placing and resuming ---------------------------------------------------------
+    async def _place(self, intent: ExecutionIntent, plan: ExecutionPlan, partition: int) -> None:
+        """Send the claimed order once; an unknown outcome is asked about, never re-guessed."""
+        placed_at = datetime.now(UTC)
+        while True:
+            try:
+                order = await self._executor.place(plan)
+                break
+            except Exception as exc:
+                log.warning("place %s failed (%r): asking the venue", plan.client_order_id, exc)
+                found = await self._status(intent, plan)
+                if found is not None:
+                    order = found
+                    break
+                if intent.is_expired():
+                    await self._fence_and_skip(intent, plan, partition)
+                    return
+                if not self._alive.get(intent.intent_id, lambda: True)():
+                    raise Abandoned("the partition was handed over while placing") from exc
+                self._stats.waits += 1
+                await asyncio.sleep(self._settings.retry_s)
+        self._stats.placed += 1
+        await self._hand_over(intent, plan, partition, order, placed_at)
+
+    async def _hand_over(
+        self,
+        intent: ExecutionIntent,
+        plan: ExecutionPlan,
+        partition: int,
+        order: VenueOrder | None,
+        placed_at: datetime,
+    ) -> None:
+        working = WorkingOrder(
+            intent=intent, plan=plan, partition=partition, placed_at=placed_at, owner=self._owner
+        )
+        await self._orders.put(working)
+        if order is not None and order.state.is_live:
+            ack = await self._publisher.order_update(results.order_update(intent, plan, order))
+            self._follower.results_seq = max(self._follower.results_seq, ack.seq)
+        await self._follower.follow(working, order)
+
+    async def _settle(self, intent: ExecutionIntent, claim: Claim, partition: int) -> None:
+        if claim.state is ClaimState.DONE and claim.result is not None:
+            ack = await self._publisher.result(claim.result)
+            self._follower.results_seq = max(self._follower.results_seq, ack.seq)
+            self._stats.republished += 1
+            return
+        plan = claim.plan
+        if plan is None:
+            log.error("claim of %s has no plan: not written by this runtime", intent.intent_id)
+            return
+        if self._follower.tracked(plan.client_order_id) is not None:
+            return  # followed already: the follower publishes its result
+        working = await self._orders.get(plan.venue, partition, intent.intent_id)
+        if working is not None:
+            self._stats.adopted += 1
+            await self._follower.follow(working, None)
+            return
+        found = await self._status(intent, plan)
+        if found is not None:
+            self._stats.adopted += 1
+            await self._hand_over(intent, plan, partition, found, claim.claimed_at or _now())
+        elif intent.is_expired():
+            await self._fence_and_skip(intent, plan, partition)
+        else:
+            await self._place(intent, plan, partition)
+
+    async def _status(self, intent: ExecutionIntent, plan: ExecutionPlan) -> VenueOrder | None:
+        """Ask the venue for the order by client order id; None: it was never placed."""
+        venue = self._executor
+
+        async def ask() -> VenueOrder | None:
+            try:
+                return await venue.order_status(plan.account, plan.symbol, plan.client_order_id)
+            except OrderNotFound:
+                return None
+
+        try:
+            return await self._waiting(intent, "order status", ask)
+        except _Expired:
+            result = results.unknown(intent, plan, "the venue could not say whether it exists")
+            await self._finish(intent, result)
+            raise
+
+    async def _fence_and_skip(
+        self, intent: ExecutionIntent, plan: ExecutionPlan, partition: int
+    ) -> None:
+        """Skip a claimed, unplaced order only once the venue guarantees it never will be."""
+        try:
+            order = await self._executor.fence(plan.account, plan.symbol, plan.client_order_id)
+        except NotImplementedError:
+            error = "expired, but the claimed order cannot be fenced here"
+            await self._finish(intent, results.unknown(intent, plan, error))
+            return
+        if order is not None:  # a stalled claimant placed it after all: follow it
+            await self._hand_over(intent, plan, partition, order, _now())
+            return
+        skip = Skip(reason=SkipReason.EXPIRED.value, detail="claimed, never placed; id fenced")
+        await self._finish(intent, results.skipped(intent, self._executor.venue, skip))
+
+    # results --------------------------------------------------------------------------
+    async def _skip(self, intent: ExecutionIntent, reason: SkipReason, detail: str) -> None:
+        skip = Skip(reason=reason.value, detail=detail)
+        await self._record_skip(intent, results.skipped(intent, self._executor.venue, skip))
+
+    async def _record_skip(self, intent: ExecutionIntent, result: ExecutionResult) -> None:
+        """Create the done claim first: a skip never goes out over a claimed order."""
+        if not await self._claims.record(intent.intent_id, self._owner, result):
+            claim = await self._claims.get(intent.intent_id)
+            if claim is not None and claim.state is ClaimState.DONE and claim.result is not None:
+                result = claim.result  # an earlier delivery decided already
+            else:
+                log.error("intent %s was claimed meanwhile; not skipping it", intent.intent_id)
+                return
+        await self._publish(result)
+        self._stats.skipped += 1
+
+    async def _finish(self, intent: ExecutionIntent, result: ExecutionResult) -> None:
+        await self._claims.finish(intent.intent_id, self._owner, result)
+        await self._publish(result)
+
+    async def _publish(self, result: ExecutionResult) -> None:
+        ack = await self._publisher.result(result)
+        self._follower.results_seq = max(self._follower.results_seq, ack.seq)
+
+    # waiting ----------------------------------------------------------------------------
+    async def _read_position(self, intent: ExecutionIntent) -> Position | None:
+        follower = self._follower
+
+        async def read() -> Position | None:
+            return await self._positions.get(
+                intent.position_id,
+                min_results_seq=follower.results_seq,
+                min_fills_seq=follower.fills_seq,
+            )
+
+        return await self._waiting(intent, "ledger", read)
+
+    async def _waiting(
+        self, intent: ExecutionIntent, what: str, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Retry ``call`` with backoff until it answers; raise :class:`_Expired` at the deadline."""
+        delay = self._settings.retry_s
+        alive = self._alive.get(intent.intent_id, lambda: True)
+        while True:
+            if not alive():
+                raise Abandoned(f"gave up waiting for {what}: the partition was handed over")
+            try:
+                return await call()
+            except (LedgerUnavailable, LedgerError, OSError, TimeoutError) as exc:
+                if intent.is_expired():
+                    raise _Expired(f"{what} did not answer before the deadline: {exc}") from exc
+                log.warning("waiting for %s for intent %s: %s", what, intent.intent_id, exc)
+                self._stats.waits += 1
+            except Exception as exc:
+                if intent.is_expired():
+                    raise _Expired(f"{what} failed until the deadline: {exc!r}") from exc
+                log.exception("%s failed for intent %s; retrying", what, intent.intent_id)
+                self._stats.waits += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._settings.retry_max_s)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextlib.asynccontextmanager
+async def _kept_alive(msg: Msg, every_s: float) -> AsyncIterator[None]:
+    """Tell the server the message is being worked on every ``every_s`` while inside."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+__all__ = ["IntentIntake", "client_order_id"]

@@ -1,0 +1,78 @@
+"""The executor's working orders (KV bucket ``EXEC_ORDERS``): what it must follow.
+
+One record per live order, key ``<venue>.<partition>.<intent_id>``, written right after
+the venue accepted the order and deleted once its final result is published. Fills are
+not stored here: after a crash the follower asks the venue for the order's fills again
+and republishes them under their fill ids, which the stream and the ledger deduplicate.
+A replica taking a partition over lists that partition's records and follows them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from intentbus.schemas import ExecutionIntent, ExecutionPlan
+
+
+class WorkingOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """An order the executor follows until it is finished."""
+
+    intent: ExecutionIntent
+    plan: ExecutionPlan
+    partition: int
+    placed_at: datetime
+    owner: str
+
+    @property
+    def key(self) -> str:
+        """Return the record's KV key."""
+        return order_key(self.plan.venue, self.partition, self.intent.intent_id)
+
+
+def order_key(venue: str, partition: int, intent_id: str) -> str:
+    """Return the KV key of an intent's working order."""
+    return f"{venue}.{partition}.{intent_id}"
+
+
+_decoder = msgspec.json.Decoder(WorkingOrder)
+
+
+class WorkingOrderStore:
+    """Keep working orders in one KV bucket."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def put(self, order: WorkingOrder) -> None:
+        """Record a working order (idempotent)."""
+        await self._kv.put(order.key, msgspec.json.encode(order))
+
+    async def delete(self, order: WorkingOrder) -> None:
+        """Forget a finished order."""
+        await self._kv.delete(order.key)
+
+    async def get(self, venue: str, partition: int, intent_id: str) -> WorkingOrder | None:
+        """Return one working order, or None."""
+        try:
+            entry = await self._kv.get(order_key(venue, partition, intent_id))
+        except KeyNotFoundError:
+            return None
+        return _decoder.decode(entry.value) if entry.value else None
+
+    async def in_partition(self, venue: str, partition: int) -> list[WorkingOrder]:
+        """Return every working order of one partition of a venue."""
+        watcher = await self._kv.watch(f"{venue}.{partition}.*", ignore_deletes=True)
+        found = []
+        try:
+            async for entry in watcher:
+                if entry is None:  # the initial values are done
+                    break
+                if entry.value:
+                    found.append(_decoder.decode(entry.value))
+        finally:
+            await watcher.stop()
+        return found
