@@ -3,7 +3,7 @@
 
     python3 dev.py demo     # the demo: embedded NATS, ledger and paper executor
     python3 dev.py test     # the test suite against a real nats-server
-    python3 dev.py check    # ruff and mypy --strict
+    python3 dev.py check    # ruff, import-linter's layers and mypy --strict
     python3 dev.py bench    # benchmarks
     python3 dev.py uv ...   # any uv command with the project's uv
 
@@ -59,7 +59,13 @@ def main(argv: list[str]) -> int:
     if name == "uv":
         return subprocess.call([uv, *extra])
     if name == "check":
-        for step in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
+        steps = (
+            ["ruff", "check", "."],
+            ["ruff", "format", "--check", "."],
+            ["lint-imports", "--no-logo"],  # the layers in pyproject's [tool.importlinter]
+            ["mypy"],
+        )
+        for step in steps:
             code = subprocess.call([uv, "run", "--locked", *step])
             if code:
                 return code

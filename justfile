@@ -18,10 +18,11 @@ demo *ARGS:
 test *ARGS:
     uv run pytest {{ARGS}}
 
-# Lint and format-check with ruff.
+# Lint and format-check with ruff; check the import layers with import-linter.
 lint:
     uv run ruff check .
     uv run ruff format --check .
+    uv run lint-imports --no-logo
 
 # Type-check the whole workspace with mypy --strict.
 typecheck:

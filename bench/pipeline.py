@@ -1,7 +1,7 @@
 """Pipeline stage: intents -> paper executor -> results -> ledger committed, as processes.
 
 The ledger and the paper executor run through the ``intentbus`` CLI
-(``python -m intentbus.cli.app ledger|executor ...``) in a fresh namespace. This process
+(``python -m intentbus.command.app ledger|executor ...``) in a fresh namespace. This process
 plays the PM: it opens positions through the ledger's request/reply API and publishes
 intents (``publish_async``, ``Nats-Msg-Id`` = intent id), stamping each with
 ``time.time_ns()`` at publish (also its ``created_at``). The end point is the ledger's
@@ -112,9 +112,9 @@ class PipelineStage:
     def _command(self, name: str) -> list[str]:
         """Return module and arguments running ``intentbus NAME``, under pyinstrument if asked."""
         if not self.cfg.profile:
-            return ["intentbus.cli.app", name]
+            return ["intentbus.command.app", name]
         out = self.workdir / f"{name}.pyinstrument.txt"
-        return ["pyinstrument", "-r", "text", "-o", str(out), "-m", "intentbus.cli.app", name]
+        return ["pyinstrument", "-r", "text", "-o", str(out), "-m", "intentbus.command.app", name]
 
     async def _measure(self, nc: Client, figures: StageFigures) -> None:
         cfg = self.cfg

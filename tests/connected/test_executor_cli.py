@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from typer.testing import CliRunner
 
 from intentbus.bus import Publisher, Topology
-from intentbus.cli.app import build_app
+from intentbus.command.app import build_app
 from intentbus.executor.registry import (
     InvalidOption,
     UnknownVenue,
@@ -81,7 +81,7 @@ async def test_executor_process_trades_and_exits_0_on_sigterm(
     args = [
         sys.executable,
         "-m",
-        "intentbus.cli.app",
+        "intentbus.command.app",
         "executor",
         "--venue",
         "paper",

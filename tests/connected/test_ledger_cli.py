@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from typer.testing import CliRunner, Result
 
 from intentbus.bus import BusSettings, LedgerUnavailable, PositionClient, Publisher, Topology
-from intentbus.cli.app import build_app
+from intentbus.command.app import build_app
 from intentbus.ledger.service import LedgerService
 from intentbus.schemas import (
     ActionType,
@@ -140,7 +140,7 @@ async def test_ledger_command_serves_and_exits_zero_on_sigterm(
 ) -> None:
     db = tmp_path / "l.db"
     child = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "intentbus.cli.app", "ledger", "--db", str(db)],
+        *[sys.executable, "-m", "intentbus.command.app", "ledger", "--db", str(db)],
         *_common(nats_url, topology),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -10,7 +10,7 @@ from nats.js.errors import NotFoundError
 from typer.testing import CliRunner
 
 from intentbus.bus import BusSettings, Topology, connect
-from intentbus.cli.app import build_app
+from intentbus.command.app import build_app
 from intentbus.schemas import Mark, build_intent, decode, encode
 
 runner = CliRunner()

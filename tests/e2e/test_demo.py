@@ -14,7 +14,7 @@ def test_demo_runs_on_an_embedded_server_and_exits_zero() -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"NATS_URL", "INTENTBUS_NAMESPACE"}}
     env["COLUMNS"] = "200"
     done = subprocess.run(
-        [sys.executable, "-m", "intentbus.cli.app", "demo"],
+        [sys.executable, "-m", "intentbus.command.app", "demo"],
         capture_output=True,
         text=True,
         timeout=140,
@@ -39,7 +39,7 @@ def test_demo_uses_the_server_it_is_given(nats_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "INTENTBUS_NAMESPACE"}
     env["NATS_URL"] = nats_url
     done = subprocess.run(
-        [sys.executable, "-m", "intentbus.cli.app", "demo"],
+        [sys.executable, "-m", "intentbus.command.app", "demo"],
         capture_output=True,
         text=True,
         timeout=140,

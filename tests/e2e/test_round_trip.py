@@ -57,7 +57,7 @@ async def _open(nc: Client, system: System, position_id: str, symbol: str = "BTC
 
 def _positions_json(system: System) -> list[Position]:
     out = subprocess.run(
-        [sys.executable, "-m", "intentbus.cli.app", "positions", "--json", *system.common],
+        [sys.executable, "-m", "intentbus.command.app", "positions", "--json", *system.common],
         capture_output=True,
         text=True,
         timeout=30,

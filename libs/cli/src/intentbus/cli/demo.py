@@ -15,10 +15,11 @@ from nats.js.api import DeliverPolicy
 
 from intentbus.bus import LedgerUnavailable, PositionClient, Publisher
 from intentbus.bus.embedded import EmbeddedNatsServer
-from intentbus.cli.common import NatsUrlOption, bus_session, console, fail, run
 from intentbus.cli.demo_script import DEMO_POSITIONS, DEMO_PRICES, demo_intents
 from intentbus.cli.processes import ServiceProcesses
-from intentbus.cli.tables import intents_table, positions_table, results_table
+from intentbus.cli.tables import intents_table, results_table
+from intentbus.command.common import NatsUrlOption, bus_session, console, fail, run
+from intentbus.command.tables import positions_table
 from intentbus.schemas import ExecutionResult, decoder
 
 

@@ -16,7 +16,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from intentbus.bus import InvalidSubjectToken, Publisher, PublishFailed
-from intentbus.cli.common import (
+from intentbus.cli.intents_input import parse_lines
+from intentbus.cli.tables import print_row_header, row_for
+from intentbus.command.common import (
     NamespaceOption,
     NatsUrlOption,
     bus_session,
@@ -24,8 +26,6 @@ from intentbus.cli.common import (
     fail,
     run,
 )
-from intentbus.cli.intents_input import parse_lines
-from intentbus.cli.tables import print_row_header, row_for
 from intentbus.schemas import (
     ActionType,
     ExecutionIntent,

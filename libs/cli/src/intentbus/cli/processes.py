@@ -20,7 +20,7 @@ class ServiceProcesses:
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         """Start ``intentbus ARGS`` as a child process named ``name``."""
         log = (self._log_dir / f"{name}.log").open("wb")
-        command = [sys.executable, "-m", "intentbus.cli.app", *args]
+        command = [sys.executable, "-m", "intentbus.command.app", *args]
         child = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )

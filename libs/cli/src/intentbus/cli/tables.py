@@ -1,4 +1,7 @@
-"""Tables people read: intents, results, positions, and one-line rows for ``tail``."""
+"""Tables people read: intents, results, and one-line rows for ``tail``.
+
+The positions table is in ``intentbus.command.tables``: the ledger's command prints it.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ import msgspec
 from rich.table import Table
 from rich.text import Text
 
+from intentbus.command.tables import new_table, num
 from intentbus.schemas import (
     DeadLetter,
     ExecutionIntent,
     ExecutionResult,
     ExecutionStatus,
-    Position,
     decoder,
 )
 
@@ -29,20 +32,9 @@ _result_decoder = decoder(ExecutionResult)
 _dead_letter_decoder = decoder(DeadLetter)
 
 
-def _num(value: float | None, digits: int = 6) -> str:
-    return "" if value is None else f"{value:.{digits}g}"
-
-
-def _table(title: str, columns: tuple[str, ...], numeric: frozenset[str]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
-    return table
-
-
 def intents_table(intents: Iterable[ExecutionIntent], title: str = "Intents") -> Table:
     """Tabulate intents, numbered in the order given."""
-    table = _table(
+    table = new_table(
         title,
         ("#", "intent", "venue/book", "position", "action", "size_frac", "urgency", "flags"),
         frozenset({"#", "size_frac"}),
@@ -66,7 +58,7 @@ def intents_table(intents: Iterable[ExecutionIntent], title: str = "Intents") ->
 
 def results_table(results: Iterable[ExecutionResult], title: str = "Results") -> Table:
     """Tabulate results: status, fill and the reason for a skip or error."""
-    table = _table(
+    table = new_table(
         title,
         ("intent", "position", "action", "status", "side", "size", "price", "fees $", "reason"),
         frozenset({"size", "price", "fees $"}),
@@ -78,44 +70,10 @@ def results_table(results: Iterable[ExecutionResult], title: str = "Results") ->
             r.action.value,
             Text(r.status.value, style=_STATUS_STYLE[r.status]),
             r.side.value if r.side else "",
-            _num(r.filled_size or None),
-            _num(r.price),
-            _num(r.fees_usd, 4),
+            num(r.filled_size or None),
+            num(r.price),
+            num(r.fees_usd, 4),
             r.skip_reason or r.error or "",
-        )
-    return table
-
-
-def positions_table(positions: Iterable[Position], title: str = "Positions") -> Table:
-    """Tabulate positions."""
-    table = _table(
-        title,
-        (
-            "position",
-            "venue/book",
-            "symbol",
-            "dir",
-            "alloc $",
-            "size",
-            "avg entry",
-            "rPnL $",
-            "fees $",
-            "results",
-        ),
-        frozenset({"alloc $", "size", "avg entry", "rPnL $", "fees $", "results"}),
-    )
-    for p in positions:
-        table.add_row(
-            p.position_id,
-            f"{p.venue}/{p.book_id}",
-            p.token_contract,
-            p.direction.value,
-            f"{p.allocation_usd:,.0f}",
-            _num(p.size),
-            _num(p.avg_entry_price),
-            f"{p.realized_pnl_usd:,.2f}",
-            f"{p.fees_usd:,.2f}",
-            str(p.results_applied),
         )
     return table
 
@@ -130,7 +88,7 @@ _HEADERS = {
 
 def print_row_header(kind: str) -> None:
     """Print the column header of a ``tail`` listing."""
-    from intentbus.cli.common import console
+    from intentbus.command.common import console
 
     console.print(Text(_HEADERS[kind], style="bold"))
 
@@ -148,8 +106,8 @@ def row_for(kind: str, data: bytes, subject: str) -> Text:
             r = _result_decoder.decode(data)
             line = (
                 f"{r.intent_id[:12]:<14}{subject:<34}{r.status.value:<10}"
-                f"{r.side.value if r.side else '':<6}{_num(r.filled_size or None):>12}"
-                f"{_num(r.price):>12}  {r.skip_reason or r.error or ''}"
+                f"{r.side.value if r.side else '':<6}{num(r.filled_size or None):>12}"
+                f"{num(r.price):>12}  {r.skip_reason or r.error or ''}"
             )
             return Text(line, style=_STATUS_STYLE[r.status])
         d = _dead_letter_decoder.decode(data)

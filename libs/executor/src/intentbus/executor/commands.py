@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from intentbus.cli.common import NamespaceOption, NatsUrlOption, bus_session, console, fail, run
+from intentbus.command.common import NamespaceOption, NatsUrlOption, bus_session, console, fail, run
 from intentbus.executor.base import BaseExecutor
 from intentbus.executor.registry import InvalidOption, UnknownVenue, create_executor
 from intentbus.executor.runtime import ExecutorRuntime

@@ -24,8 +24,8 @@ from intentbus.bus import (
     Topology,
     check_token,
 )
-from intentbus.cli.common import NamespaceOption, NatsUrlOption, bus_session, console, fail, run
-from intentbus.cli.tables import positions_table
+from intentbus.command.common import NamespaceOption, NatsUrlOption, bus_session, console, fail, run
+from intentbus.command.tables import positions_table
 from intentbus.ledger.service import DEFAULT_DURABLE, LedgerConfigError, LedgerHalted, LedgerService
 from intentbus.schemas import Direction, OpenPosition, Position, validated
 

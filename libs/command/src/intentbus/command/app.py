@@ -2,7 +2,8 @@
 
 A member registers ``register(app: typer.Typer) -> None`` under the
 ``intentbus.commands`` entry-point group, so an image holding only one service offers
-only the commands it can run.
+only the commands it can run. The operators' commands and the demo come from
+``intentbus-cli`` when it is installed.
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ def build_app() -> typer.Typer:
     return app
 
 
-def main() -> None:
-    """Run the command line."""
+def configure_logging() -> None:
+    """Log to stderr at ``INTENTBUS_LOG_LEVEL`` (default WARNING)."""
     logging.basicConfig(
         level=os.environ.get("INTENTBUS_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def main() -> None:
+    """Run the command line."""
+    configure_logging()
     build_app()()
 
 
