@@ -39,7 +39,6 @@ from intentbus.schemas import (
     TimeInForce,
 )
 
-
 __all__ = [
     "BaseExecutor",
     "EventSink",

@@ -20,12 +20,6 @@ def executor(
     book: Annotated[
         str | None, typer.Option("--book", help="Only this book's intents (default: all).")
     ] = None,
-    durable: Annotated[
-        str | None,
-        typer.Option(
-            "--durable", help="Durable consumer shared by replicas (default: executor-VENUE)."
-        ),
-    ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option(
@@ -37,18 +31,21 @@ def executor(
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
 ) -> None:
-    """Execute a venue's intents and publish their results until SIGINT/SIGTERM."""
+    """Execute a venue's intents, follow their orders, publish fills and results.
+
+    Replicas of one venue (same --book scope) split the intent partitions between them;
+    a replica that stops or dies hands its partitions to the others.
+    """
     try:
         venue_executor = create_executor(venue, option or ())
     except (UnknownVenue, InvalidOption, ValueError) as exc:
         raise fail(str(exc)) from None
-    run(_serve(venue_executor, book, durable, nats_url, namespace))
+    run(_serve(venue_executor, book, nats_url, namespace))
 
 
 async def _serve(
     venue_executor: BaseExecutor,
     book: str | None,
-    durable: str | None,
     nats_url: str | None,
     namespace: str,
 ) -> None:
@@ -60,19 +57,19 @@ async def _serve(
     name = f"intentbus-executor-{venue_executor.venue}"
     async with bus_session(nats_url, namespace, name=name) as bus:
         try:
-            runtime = ExecutorRuntime(
-                bus.nc, bus.js, bus.topology, venue_executor, book=book, durable=durable
-            )
+            runtime = ExecutorRuntime(bus.nc, bus.js, bus.topology, venue_executor, book=book)
         except ValueError as exc:
             raise fail(str(exc)) from None
+        scope = f"book {book}" if book else "every book"
         console.print(
-            f"executor [bold]{runtime.venue}[/] consuming {runtime.spec.filter_subjects[0]} "
-            f"as durable {runtime.durable!r} (owner {runtime.owner})"
+            f"executor [bold]{runtime.venue}[/] for {scope} as replica {runtime.owner}: "
+            "it takes its share of the venue's intent partitions"
         )
         await runtime.run(stop)
+        stats = runtime.stats
         console.print(
-            f"executor {runtime.venue} stopped: executed={runtime.stats.executed} "
-            f"skipped={runtime.stats.skipped} republished={runtime.stats.republished}"
+            f"executor {runtime.venue} stopped: placed={stats.placed} skipped={stats.skipped} "
+            f"finished={stats.finished} fills={stats.fills} republished={stats.republished}"
         )
 
 

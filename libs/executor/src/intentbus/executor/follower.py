@@ -80,7 +80,7 @@ class OrderFollower:
         self._settings = settings
         self._stats = stats
         self._by_cloid: dict[str, Tracked] = {}
-        self._orphans: dict[str, list[tuple[float, VenueEvent]]] = {}
+        self._orphans: dict[str, list[tuple[float, VenueOrder | VenueFill]]] = {}
         self.results_seq = 0
         self.fills_seq = 0
 
@@ -105,8 +105,9 @@ class OrderFollower:
             tracked = Tracked(working=working)
             self._by_cloid[cloid] = tracked
             tracked.expiry = asyncio.create_task(self._expire(tracked))
-        for _, event in self._orphans.pop(cloid, []):
-            await self._apply(tracked, event)
+        for _, kept in self._orphans.pop(cloid, []):
+            if not isinstance(kept, VenueGap):
+                await self._apply(tracked, kept)
         if order is not None:
             await self._apply(tracked, order)
         else:

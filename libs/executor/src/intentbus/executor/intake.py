@@ -39,8 +39,8 @@ from intentbus.executor.claims import Claim, ClaimState, ClaimStore
 from intentbus.executor.follower import OrderFollower
 from intentbus.executor.ids import client_order_id
 from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
+from intentbus.executor.prepare import prepare
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
-from intentbus.executor.sizing import plan_order
 from intentbus.schemas import (
     ExecutionIntent,
     ExecutionPlan,
@@ -142,25 +142,10 @@ class IntentIntake:
 
     async def _prepare(self, intent: ExecutionIntent, position: Position) -> ExecutionPlan | Skip:
         venue = self._executor
-        symbol = intent.token_contract
-        rules = venue.rules(symbol)
-        if rules is None:
-            return Skip(reason=SkipReason.UNKNOWN_SYMBOL.value, detail=f"{symbol} on {venue.venue}")
-        mark = venue.mark(symbol)
-        if mark is None or not venue.can_trade_now(symbol):
-            return Skip(reason=SkipReason.NO_MARK.value, detail=f"no tradable mark for {symbol}")
         account = venue.account_for(intent.book_id)
+        symbol = intent.token_contract
         net = await self._waiting(intent, "venue net", lambda: venue.net_position(account, symbol))
-        planned = plan_order(
-            intent,
-            position,
-            mark=mark,
-            rules=rules,
-            venue=venue.venue,
-            account=account,
-            venue_net=net,
-        )
-        return venue.adjust(planned) if isinstance(planned, ExecutionPlan) else planned
+        return prepare(venue, intent, position, net)
 
     # placing and resuming ---------------------------------------------------------
     async def _place(self, intent: ExecutionIntent, plan: ExecutionPlan, partition: int) -> None:

@@ -74,5 +74,5 @@ class WorkingOrderStore:
                 if entry.value:
                     found.append(_decoder.decode(entry.value))
         finally:
-            await watcher.stop()
+            await watcher.stop()  # type: ignore[no-untyped-call]
         return found

@@ -138,9 +138,7 @@ class ExecutorRuntime:
             stats=self.stats,
         )
         self._executor.set_event_sink(follower.on_event)
-        await self._executor.start(
-            VenueContext(nc=self._nc, js=self._js, topology=self._topology)
-        )
+        await self._executor.start(VenueContext(nc=self._nc, js=self._js, topology=self._topology))
         await self._ownership.start()
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -130,11 +130,11 @@ def plan_order(
     if intent.action is ActionType.HOLD:
         return Skip(reason=SkipReason.HOLD.value)
     wanted = (intent.position_id, intent.token_chain, intent.book_id, intent.token_contract)
-    held = (position.position_id, position.venue, position.book_id, position.token_contract)
-    if wanted != held:
+    actual = (position.position_id, position.venue, position.book_id, position.token_contract)
+    if wanted != actual:
         return Skip(
             reason=SkipReason.POSITION_MISMATCH.value,
-            detail=f"intent is for {'/'.join(wanted)}, the position is {'/'.join(held)}",
+            detail=f"intent is for {'/'.join(wanted)}, the position is {'/'.join(actual)}",
         )
     grows = increases(intent.action)
     if grows and intent.reduce_only:
@@ -236,11 +236,14 @@ def order_style(intent: ExecutionIntent, side: Side, mark: float, rules: MarketR
         )
         factor = 1 + bps / 10_000 if side is Side.BUY else 1 - bps / 10_000
         return OrderStyle(OrderType.MARKET, mark * factor, TimeInForce.IOC, ("max_slippage",))
-    price, constraints = mark, ()
+    price = mark
+    constraints: tuple[str, ...] = ()
     if intent.urgency is Urgency.LOW and rules.passive_offset_bps:
         move = rules.passive_offset_bps / 10_000
         price = mark * (1 - move) if side is Side.BUY else mark * (1 + move)
         constraints = ("passive_offset",)
     if intent.post_only:
-        return OrderStyle(OrderType.LIMIT, price, TimeInForce.POST_ONLY, (*constraints, "post_only"))
+        return OrderStyle(
+            OrderType.LIMIT, price, TimeInForce.POST_ONLY, (*constraints, "post_only")
+        )
     return OrderStyle(OrderType.LIMIT, price, TimeInForce.GTC, constraints)

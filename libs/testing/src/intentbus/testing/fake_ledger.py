@@ -1,9 +1,10 @@
 """A hand-written fake of the ledger service for tests of executors and other clients.
 
 It answers ``ledger.positions.get|list|open`` over NATS request/reply from a dict the
-test controls, and applies every result on the ``RESULTS`` stream to those positions
-(once per ``result_id``), so ``get(min_results_seq=N)`` waits until results up to N are
-in, like the real ledger. :meth:`stop_answering` makes it unavailable (no responders).
+test controls, applies every fill on the ``FILLS`` stream to those positions (once per
+``fill_id``) and keeps every final result and order update of ``RESULTS``, so
+``get(min_results_seq=N, min_fills_seq=M)`` waits until both are in, like the real
+ledger. :meth:`stop_answering` makes it unavailable (no responders).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from intentbus.bus import Topology
 from intentbus.schemas import (
     Direction,
     ExecutionResult,
-    ExecutionStatus,
+    Fill,
     ListPositions,
     OpenPosition,
+    OrderUpdate,
     Position,
     PositionQuery,
     PositionReply,
@@ -33,7 +35,8 @@ from intentbus.schemas import (
     encode,
 )
 
-_APPLIED = (ExecutionStatus.SUCCESS, ExecutionStatus.PARTIAL)
+_results_decoder = decoder(ExecutionResult | OrderUpdate)
+_fills_decoder = decoder(Fill)
 
 
 class FakeLedger:
@@ -42,8 +45,12 @@ class FakeLedger:
     def __init__(self, nc: Client, js: JetStreamContext, topology: Topology) -> None:
         self.positions: dict[str, Position] = {}
         self.applied_seq = 0
+        self.fills_seq = 0
         self.result_ids: set[str] = set()
         self.results: list[ExecutionResult] = []
+        self.updates: list[OrderUpdate] = []
+        self.fills: list[Fill] = []
+        self.fill_ids: set[str] = set()
         self.requests = 0
         self._nc = nc
         self._js = js
@@ -51,6 +58,7 @@ class FakeLedger:
         self._changed = asyncio.Event()
         self._subs: list[Any] = []
         self._results_sub: Any = None
+        self._fills_sub: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def put(self, position: Position) -> Position:
@@ -91,6 +99,13 @@ class FakeLedger:
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL,
         )
+        self._fills_sub = await self._js.subscribe(
+            self._topology.fills_filter(),
+            stream=self._topology.fills_stream,
+            cb=self._on_fill,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+        )
         await self.start_answering()
 
     async def start_answering(self) -> None:
@@ -115,46 +130,70 @@ class FakeLedger:
     async def stop(self) -> None:
         """Stop answering and following results."""
         await self.stop_answering()
-        if self._results_sub is not None:
-            with contextlib.suppress(Exception):
-                await self._results_sub.unsubscribe()
-            self._results_sub = None
+        for sub in (self._results_sub, self._fills_sub):
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+        self._results_sub = self._fills_sub = None
         for task in list(self._tasks):
             task.cancel()
 
-    async def wait_applied(self, seq: int, timeout_s: float) -> bool:
-        """Wait until results up to ``seq`` are applied; say whether they are."""
+    async def wait_applied(self, seq: int, timeout_s: float, fills_seq: int = 0) -> bool:
+        """Wait until results up to ``seq`` and fills up to ``fills_seq`` are in."""
+
+        def reached() -> bool:
+            return self.applied_seq >= seq and self.fills_seq >= fills_seq
+
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
-                while self.applied_seq < seq:
+                while not reached():
                     await self._changed.wait()
-        return self.applied_seq >= seq
+        return reached()
 
-    # handlers ---------------------------------------------------------------------
-    async def _on_result(self, msg: Msg) -> None:
-        result = decoder(ExecutionResult).decode(msg.data)
-        seq = msg.metadata.sequence.stream
-        if result.result_id not in self.result_ids:
-            self.result_ids.add(result.result_id)
-            self.results.append(result)
-            self._apply(result, seq)
-        self.applied_seq = max(self.applied_seq, seq)
+    def _wake(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _apply(self, result: ExecutionResult, seq: int) -> None:
-        position = self.positions.get(result.position_id)
+    # handlers ---------------------------------------------------------------------
+    async def _on_result(self, msg: Msg) -> None:
+        message = _results_decoder.decode(msg.data)
+        seq = msg.metadata.sequence.stream
+        if isinstance(message, OrderUpdate):
+            self.updates.append(message)
+        elif message.result_id not in self.result_ids:
+            self.result_ids.add(message.result_id)
+            self.results.append(message)
+            position = self.positions.get(message.position_id)
+            if position is not None:
+                self.positions[position.position_id] = msgspec.structs.replace(
+                    position, results_applied=position.results_applied + 1, results_seq=seq
+                )
+        self.applied_seq = max(self.applied_seq, seq)
+        self._wake()
+
+    async def _on_fill(self, msg: Msg) -> None:
+        fill = _fills_decoder.decode(msg.data)
+        seq = msg.metadata.sequence.stream
+        if fill.fill_id not in self.fill_ids:
+            self.fill_ids.add(fill.fill_id)
+            self.fills.append(fill)
+            self._apply(fill, seq)
+        self.fills_seq = max(self.fills_seq, seq)
+        self._wake()
+
+    def _apply(self, fill: Fill, seq: int) -> None:
+        position = self.positions.get(fill.position_id)
         if position is None:
             return
-        changes: dict[str, Any] = {"results_seq": seq, "updated_at": datetime.now(UTC)}
-        changes["results_applied"] = position.results_applied + 1
-        if result.status in _APPLIED:
-            grow = result.tokens_bought or 0.0
-            shrink = result.tokens_sold or 0.0
-            if position.direction is Direction.SHORT:
-                grow, shrink = shrink, grow
-            changes["size"] = max(0.0, round(position.size + grow - shrink, 12))
-            changes["fees_usd"] = position.fees_usd + (result.fees_usd or 0.0)
+        grows = (fill.side.value == "buy") == (position.direction is Direction.LONG)
+        size = position.size + fill.size if grows else position.size - fill.size
+        changes: dict[str, Any] = {
+            "fills_seq": seq,
+            "fills_applied": position.fills_applied + 1,
+            "updated_at": datetime.now(UTC),
+            "size": max(0.0, round(size, 12)),
+            "fees_usd": position.fees_usd + fill.fee,
+        }
         self.positions[position.position_id] = msgspec.structs.replace(position, **changes)
 
     async def _on_get(self, msg: Msg) -> None:
@@ -165,9 +204,12 @@ class FakeLedger:
     async def _answer_get(self, msg: Msg) -> None:
         self.requests += 1
         query = decoder(PositionQuery).decode(msg.data)
-        if not await self.wait_applied(query.min_results_seq, query.wait_ms / 1000.0):
+        if not await self.wait_applied(
+            query.min_results_seq, query.wait_ms / 1000.0, query.min_fills_seq
+        ):
             reply = PositionReply(
-                error=f"results applied up to {self.applied_seq} < {query.min_results_seq}",
+                error=f"applied results {self.applied_seq} / fills {self.fills_seq} < "
+                f"{query.min_results_seq} / {query.min_fills_seq}",
                 results_seq=self.applied_seq,
             )
         else:
