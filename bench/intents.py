@@ -57,7 +57,7 @@ class IntentSource:
         ]
         self._templates = [
             (
-                topology.intents_subject(p.venue, p.book_id),
+                topology.intents_subject(p.venue, p.book_id, p.position_id),
                 tuple(self._template(p, action, frac) for action, frac in self._cycle()),
             )
             for p in self.positions

@@ -1,6 +1,6 @@
 """The intentbus message contract."""
 
-from intentbus.schemas.codec import decode, decoder, encode, validated
+from intentbus.schemas.codec import decode, decoder, encode, results_stream_decoder, validated
 from intentbus.schemas.enums import (
     CLOSING_ACTIONS,
     INCREASING_ACTIONS,
@@ -71,5 +71,6 @@ __all__ = [
     "new_intent_id",
     "order_update_id_for",
     "result_id_for",
+    "results_stream_decoder",
     "validated",
 ]

@@ -58,6 +58,16 @@ def decoder(message_type: type[T]) -> msgspec.json.Decoder[T]:
     return found
 
 
+_results_stream: msgspec.json.Decoder[ExecutionResult | OrderUpdate] = msgspec.json.Decoder(
+    ExecutionResult | OrderUpdate
+)
+
+
+def results_stream_decoder() -> msgspec.json.Decoder[ExecutionResult | OrderUpdate]:
+    """Return the decoder of the ``RESULTS`` stream: final results and order updates."""
+    return _results_stream
+
+
 def decode(data: bytes | str, message_type: type[T]) -> T:
     """Decode and validate JSON into ``message_type``; raise ``msgspec.MsgspecError``."""
     return decoder(message_type).decode(data)

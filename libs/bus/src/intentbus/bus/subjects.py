@@ -121,9 +121,7 @@ class Topology:
         )
         return self.intents_published_filter(), dest
 
-    def intents_partition_filter(
-        self, venue: str, partition: int, book: str | None = None
-    ) -> str:
+    def intents_partition_filter(self, venue: str, partition: int, book: str | None = None) -> str:
         """Return the stored subjects of one partition of a venue's (or book's) intents."""
         return self._subject(
             "intents",

@@ -41,6 +41,7 @@ class TailWhat(StrEnum):
 
     INTENTS = "intents"
     RESULTS = "results"
+    FILLS = "fills"
     DEADLETTER = "deadletter"
 
 
@@ -143,7 +144,9 @@ async def _publish_all(intents: list[ExecutionIntent], nats_url: str | None, ns:
                     ack = await publisher.intent(intent)
                 except (InvalidSubjectToken, PublishFailed) as exc:
                     raise fail(f"intent {intent.intent_id}: {exc}") from None
-                subject = bus.topology.intents_subject(intent.token_chain, intent.book_id)
+                subject = bus.topology.intents_subject(
+                    intent.token_chain, intent.book_id, intent.position_id
+                )
                 table.add_row(
                     intent.intent_id[:12],
                     subject,
@@ -157,7 +160,7 @@ async def _publish_all(intents: list[ExecutionIntent], nats_url: str | None, ns:
 
 
 def tail(
-    what: Annotated[TailWhat, typer.Argument(help="intents, results or deadletter")],
+    what: Annotated[TailWhat, typer.Argument(help="intents, results, fills or deadletter")],
     all_: Annotated[bool, typer.Option("--all", help="Start at the first message.")] = False,
     limit: Annotated[int, typer.Option(help="Stop after N messages (0: follow).")] = 0,
     idle_exit: Annotated[
@@ -185,6 +188,7 @@ async def _tail(
         stream, subject = {
             TailWhat.INTENTS: (topology.intents_stream, topology.intents_filter()),
             TailWhat.RESULTS: (topology.results_stream, topology.results_filter()),
+            TailWhat.FILLS: (topology.fills_stream, topology.fills_filter()),
             TailWhat.DEADLETTER: (topology.dead_letter_stream, topology.dead_letter_filter()),
         }[what]
         sub = await bus.js.subscribe(

@@ -17,7 +17,10 @@ from intentbus.schemas import (
     ExecutionIntent,
     ExecutionResult,
     ExecutionStatus,
+    Fill,
+    OrderUpdate,
     decoder,
+    results_stream_decoder,
 )
 
 _STATUS_STYLE = {
@@ -26,9 +29,11 @@ _STATUS_STYLE = {
     ExecutionStatus.SKIPPED: "cyan",
     ExecutionStatus.ERROR: "red",
     ExecutionStatus.UNKNOWN: "magenta",
+    ExecutionStatus.CANCELLED: "yellow",
 }
 _intent_decoder = decoder(ExecutionIntent)
-_result_decoder = decoder(ExecutionResult)
+_result_decoder = results_stream_decoder()
+_fill_decoder = decoder(Fill)
 _dead_letter_decoder = decoder(DeadLetter)
 
 
@@ -57,31 +62,47 @@ def intents_table(intents: Iterable[ExecutionIntent], title: str = "Intents") ->
 
 
 def results_table(results: Iterable[ExecutionResult], title: str = "Results") -> Table:
-    """Tabulate results: status, fill and the reason for a skip or error."""
+    """Tabulate final results: status, order state, fills and the reason of a skip or error."""
     table = new_table(
         title,
-        ("intent", "position", "action", "status", "side", "size", "price", "fees $", "reason"),
-        frozenset({"size", "price", "fees $"}),
+        (
+            "intent",
+            "position",
+            "action",
+            "status",
+            "order",
+            "side",
+            "filled",
+            "fills",
+            "avg price",
+            "fees $",
+            "reason",
+        ),
+        frozenset({"filled", "fills", "avg price", "fees $"}),
     )
     for r in results:
+        reason = r.skip_reason or r.error or str(r.metadata.get("reason") or "")
         table.add_row(
             r.intent_id[:8],
             r.position_id,
             r.action.value,
             Text(r.status.value, style=_STATUS_STYLE[r.status]),
+            r.order_state.value if r.order_state else "",
             r.side.value if r.side else "",
             num(r.filled_size or None),
-            num(r.price),
-            num(r.fees_usd, 4),
-            r.skip_reason or r.error or "",
+            str(r.fill_count) if r.fill_count else "",
+            num(r.avg_price),
+            num(r.fees_usd or None, 4),
+            reason,
         )
     return table
 
 
 _HEADERS = {
     "intents": f"{'intent':<14}{'subject':<34}{'action':<16}{'size_frac':>10}  urgency",
-    "results": f"{'intent':<14}{'subject':<34}{'status':<10}{'side':<6}{'size':>12}{'price':>12}"
-    "  reason",
+    "results": f"{'intent':<14}{'subject':<34}{'status':<17}{'side':<6}{'size':>12}"
+    f"{'price':>12}  reason",
+    "fills": f"{'intent':<14}{'subject':<34}{'fill':<17}{'side':<6}{'size':>12}{'price':>12}  fee",
     "deadletter": f"{'stream':<20}{'seq':>8}  error",
 }
 
@@ -104,12 +125,24 @@ def row_for(kind: str, data: bytes, subject: str) -> Text:
             )
         if kind == "results":
             r = _result_decoder.decode(data)
+            if isinstance(r, OrderUpdate):
+                return Text(
+                    f"{r.intent_id[:12]:<14}{subject:<34}{'order ' + r.order_state.value:<17}"
+                    f"{r.side.value:<6}{num(r.size):>12}{num(r.price):>12}  resting"
+                )
             line = (
-                f"{r.intent_id[:12]:<14}{subject:<34}{r.status.value:<10}"
+                f"{r.intent_id[:12]:<14}{subject:<34}{r.status.value:<17}"
                 f"{r.side.value if r.side else '':<6}{num(r.filled_size or None):>12}"
-                f"{num(r.price):>12}  {r.skip_reason or r.error or ''}"
+                f"{num(r.avg_price):>12}  {r.skip_reason or r.error or ''}"
             )
             return Text(line, style=_STATUS_STYLE[r.status])
+        if kind == "fills":
+            f = _fill_decoder.decode(data)
+            return Text(
+                f"{f.intent_id[:12]:<14}{subject:<34}{f.venue_fill_id[:16]:<17}"
+                f"{f.side.value:<6}{num(f.size):>12}{num(f.price):>12}  {f.fee:g} "
+                f"{f.fee_currency} {f.liquidity.value}"
+            )
         d = _dead_letter_decoder.decode(data)
         return Text(f"{d.stream:<20}{d.stream_seq:>8}  {d.error}", style="red")
     except msgspec.MsgspecError as exc:

@@ -1,54 +1,112 @@
 """The one contract test suite every venue executor passes.
 
 A venue's test module subclasses :class:`ExecutorContractSuite` (as ``Test...``) and
-defines a ``venue_harness`` fixture yielding a :class:`VenueHarness`: a *started*
-executor with a fresh account, a way to set the market price of a symbol (effective when
-it returns), a priced symbol and a symbol that has no price. The tests use only the
-:class:`~intentbus.executor.base.BaseExecutor` protocol.
-
-Requires ``intentbus-executor`` (imported here, not by the pytest plugin).
+defines a ``venue_harness`` fixture yielding a :class:`VenueHarness`: a way to make
+fresh (unstarted) executors of one venue with a fresh account, to move the market price
+of a symbol (effective at the venue when it returns), to drop and restore an executor's
+live feed, and the venue's numbers the tests need. The venue-level tests use only the
+:class:`~intentbus.executor.base.BaseExecutor` protocol; the lifecycle tests run the
+real :class:`~intentbus.executor.runtime.ExecutorRuntime` against the venue, with the
+hand-written :class:`~intentbus.testing.fake_ledger.FakeLedger`, on a real nats-server.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from intentbus.executor.base import BaseExecutor, OrderOutcome, client_order_id
+import pytest_asyncio
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from intentbus.bus import Topology
+from intentbus.executor.base import (
+    BaseExecutor,
+    OrderNotFound,
+    VenueContext,
+    VenueEvent,
+    VenueFill,
+    VenueOrder,
+)
+from intentbus.executor.ids import client_order_id
+from intentbus.executor.prepare import prepare
 from intentbus.schemas import (
     ActionType,
     Direction,
     ExecutionIntent,
     ExecutionPlan,
-    ExecutionStatus,
+    OrderState,
+    OrderType,
     Position,
     Side,
     Skip,
     SkipReason,
+    TimeInForce,
     build_intent,
 )
+from intentbus.testing.waiting import wait_for
+
+Executors = Callable[[], BaseExecutor]
 
 
 @dataclass
 class VenueHarness:
-    """A started executor and the knobs the contract tests need."""
+    """How the contract tests drive one venue.
 
-    executor: BaseExecutor
+    ``depth`` is the most one market update fills of a resting order (in tokens), so a
+    resting order of ``3 * depth`` fills in three parts as three updates cross it.
+    """
+
+    new_executor: Executors
     set_price: Callable[[str, float], Awaitable[None]]
+    drop_feed: Callable[[BaseExecutor], Awaitable[None]]
+    restore_feed: Callable[[BaseExecutor], Awaitable[None]]
+    depth: float
+    lot: float
     symbol: str = "BTC"
     unpriced_symbol: str = "NOPRICE"
     price: float = 100.0
     book_id: str = "main"
 
 
+@dataclass
+class Recorder:
+    """An event sink that keeps every venue event."""
+
+    events: list[VenueEvent] = field(default_factory=list)
+
+    async def __call__(self, event: VenueEvent) -> None:
+        self.events.append(event)
+
+    def fills(self, cloid: str) -> list[VenueFill]:
+        """Return the fills of one order seen so far."""
+        return [e for e in self.events if isinstance(e, VenueFill) and e.client_order_id == cloid]
+
+    def states(self, cloid: str) -> list[OrderState]:
+        """Return the order states of one order seen so far."""
+        return [
+            e.state for e in self.events if isinstance(e, VenueOrder) and e.client_order_id == cloid
+        ]
+
+
 class ExecutorContractSuite:
     """Tests every BaseExecutor passes; the subclass provides ``venue_harness``."""
+
+    @pytest_asyncio.fixture
+    async def venue(
+        self, venue_harness: VenueHarness, nc: Client, js: JetStreamContext, topology: Topology
+    ) -> AsyncIterator[tuple[BaseExecutor, Recorder]]:
+        """Return a started executor of the harness venue and the recorder of its events."""
+        async with started(venue_harness, nc, js, topology) as pair:
+            yield pair
 
     # helpers -------------------------------------------------------------------------
     @staticmethod
     def position(
         h: VenueHarness,
+        ex: BaseExecutor,
         *,
         size: float = 0.0,
         direction: Direction = Direction.LONG,
@@ -59,7 +117,7 @@ class ExecutorContractSuite:
         """Return a position of the harness venue."""
         return Position(
             position_id=position_id,
-            venue=h.executor.venue,
+            venue=ex.venue,
             book_id=h.book_id,
             token_contract=symbol or h.symbol,
             direction=direction,
@@ -69,199 +127,297 @@ class ExecutorContractSuite:
 
     @staticmethod
     def intent(
-        h: VenueHarness, position: Position, action: ActionType, size_frac: float, **extra: Any
+        h: VenueHarness, position: Position, action: ActionType, frac: float, **extra: Any
     ) -> ExecutionIntent:
         """Return an intent for ``position``."""
         return build_intent(
             action=action,
-            size_frac=size_frac,
+            size_frac=frac,
             position_id=position.position_id,
             token_contract=position.token_contract,
-            token_chain=h.executor.venue,
+            token_chain=position.venue,
             book_id=h.book_id,
             **extra,
         )
 
-    async def plan(
-        self, h: VenueHarness, position: Position, action: ActionType, frac: float, **extra: Any
-    ) -> ExecutionPlan:
-        """Prepare an intent and insist on a plan."""
-        intent = self.intent(h, position, action, frac, **extra)
-        prepared = await h.executor.prepare(intent, position)
-        assert isinstance(prepared, ExecutionPlan), prepared
-        return prepared
+    def prepared(
+        self,
+        h: VenueHarness,
+        ex: BaseExecutor,
+        position: Position,
+        action: ActionType,
+        frac: float,
+        net: float | None = None,
+        **extra: Any,
+    ) -> ExecutionPlan | Skip:
+        """Prepare an intent; the venue net defaults to the position's signed size."""
+        if net is None:
+            net = position.size if position.direction is Direction.LONG else -position.size
+        return prepare(ex, self.intent(h, position, action, frac, **extra), position, net)
 
-    async def skip(
-        self, h: VenueHarness, position: Position, action: ActionType, frac: float, **extra: Any
-    ) -> Skip:
-        """Prepare an intent and insist on a skip."""
-        intent = self.intent(h, position, action, frac, **extra)
-        prepared = await h.executor.prepare(intent, position)
-        assert isinstance(prepared, Skip), prepared
-        return prepared
+    def plan(self, *args: Any, **kwargs: Any) -> ExecutionPlan:
+        """Prepare and insist on a plan."""
+        found = self.prepared(*args, **kwargs)
+        assert isinstance(found, ExecutionPlan), found
+        return found
 
-    async def fill(self, h: VenueHarness, plan: ExecutionPlan, position: Position) -> OrderOutcome:
-        """Execute a plan and insist on a fill."""
-        outcome = await h.executor.execute(plan, position)
-        assert outcome.status is ExecutionStatus.SUCCESS, outcome
-        assert outcome.filled_size > 0
-        return outcome
+    def skip(self, *args: Any, **kwargs: Any) -> Skip:
+        """Prepare and insist on a skip."""
+        found = self.prepared(*args, **kwargs)
+        assert isinstance(found, Skip), found
+        return found
+
+    @staticmethod
+    async def state(ex: BaseExecutor, plan: ExecutionPlan, *wanted: OrderState) -> VenueOrder:
+        """Wait until the venue reports the order in one of ``wanted`` states."""
+
+        async def status() -> VenueOrder:
+            return await ex.order_status(plan.account, plan.symbol, plan.client_order_id)
+
+        return await wait_for(status, until=lambda o: o.state in wanted, what=f"{wanted}")
 
     # prepare -------------------------------------------------------------------------
-    async def test_add_on_long_buys_allocation_share(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        pos = self.position(h)
-        plan = await self.plan(h, pos, ActionType.ADD, 0.5)
+    async def test_add_on_long_buys_allocation_share(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
+    ) -> None:
+        h, (ex, _) = venue_harness, venue
+        plan = self.plan(h, ex, self.position(h, ex), ActionType.ADD, 0.5)
         assert plan.side is Side.BUY
         assert not plan.reduce_only
-        assert 0 < plan.size <= 10_000.0 * 0.5 / h.price
-        assert plan.size >= 10_000.0 * 0.5 / h.price * 0.99
+        assert 10_000.0 * 0.5 / h.price * 0.99 <= plan.size <= 10_000.0 * 0.5 / h.price
         assert plan.client_order_id == client_order_id(plan.intent_id)
-        assert plan.venue == h.executor.venue
-        assert plan.symbol == h.symbol
+        assert (plan.venue, plan.symbol, plan.account) == (
+            ex.venue,
+            h.symbol,
+            ex.account_for(h.book_id),
+        )
 
-    async def test_reclaim_on_long_buys(self, venue_harness: VenueHarness) -> None:
-        plan = await self.plan(venue_harness, self.position(venue_harness), ActionType.RECLAIM, 0.2)
-        assert plan.side is Side.BUY
-
-    async def test_add_on_short_sells(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        plan = await self.plan(h, self.position(h, direction=Direction.SHORT), ActionType.ADD, 0.2)
-        assert plan.side is Side.SELL
-
-    async def test_trim_sells_a_share_of_a_long(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        plan = await self.plan(h, self.position(h, size=10.0), ActionType.TRIM, 0.5)
-        assert plan.side is Side.SELL
-        assert plan.reduce_only
-        assert 4.9 <= plan.size <= 5.0
-
-    async def test_exit_closes_the_whole_short_reduce_only(
-        self, venue_harness: VenueHarness
+    async def test_exit_closes_exactly_the_account_net(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
     ) -> None:
-        h = venue_harness
-        pos = self.position(h, size=3.0, direction=Direction.SHORT)
+        h, (ex, _) = venue_harness, venue
+        short = self.position(h, ex, size=3.0, direction=Direction.SHORT)
         for action in (ActionType.EXIT, ActionType.EMERGENCY_EXIT):
-            plan = await self.plan(h, pos, action, 0.1)
-            assert plan.side is Side.BUY
-            assert plan.reduce_only
-            assert plan.size >= 3.0
+            plan = self.plan(h, ex, short, action, 0.1, net=-3.0)
+            assert (plan.side, plan.reduce_only, plan.size) == (Side.BUY, True, 3.0)
+        skip = self.skip(h, ex, short, ActionType.EXIT, 1.0, net=0.0)
+        assert skip.reason == SkipReason.NOTHING_TO_CLOSE
 
-    async def test_reduce_only_add_is_skipped(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        for action in (ActionType.ADD, ActionType.RECLAIM):
-            skip = await self.skip(h, self.position(h), action, 0.5, reduce_only=True)
-            assert skip.reason == SkipReason.REDUCE_ONLY
-
-    async def test_reducing_a_flat_position_is_skipped(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        for action in (ActionType.TRIM, ActionType.EXIT, ActionType.EMERGENCY_EXIT):
-            skip = await self.skip(h, self.position(h, size=0.0), action, 0.5)
-            assert skip.reason == SkipReason.NO_POSITION
-
-    async def test_tiny_add_is_skipped(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        skip = await self.skip(h, self.position(h, allocation_usd=100.0), ActionType.ADD, 0.0001)
-        assert skip.reason in (SkipReason.BELOW_MIN_NOTIONAL, SkipReason.ZERO_SIZE)
-
-    async def test_unpriced_symbol_is_skipped(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        pos = self.position(h, symbol=h.unpriced_symbol)
-        skip = await self.skip(h, pos, ActionType.ADD, 0.5)
-        assert skip.reason in (SkipReason.NO_MARK, SkipReason.UNKNOWN_SYMBOL)
-
-    async def test_critical_is_a_marketable_ioc_within_slippage(
-        self, venue_harness: VenueHarness
+    async def test_reduce_only_add_and_unpriced_symbol_are_skipped(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
     ) -> None:
-        h = venue_harness
-        buy = await self.plan(
-            h, self.position(h), ActionType.ADD, 0.5, urgency="critical", max_slippage_bps=30
-        )
-        assert buy.order_type == "market"
-        assert buy.price is not None
-        assert h.price <= buy.price <= h.price * 1.003 + 1e-9
-        sell = await self.plan(
-            h, self.position(h, size=5.0), ActionType.EXIT, 1.0, urgency="critical"
-        )
-        assert sell.price is not None
-        assert sell.price <= h.price
+        h, (ex, _) = venue_harness, venue
+        pos = self.position(h, ex)
+        skip = self.skip(h, ex, pos, ActionType.ADD, 0.5, reduce_only=True)
+        assert skip.reason == SkipReason.REDUCE_ONLY
+        unpriced = self.position(h, ex, symbol=h.unpriced_symbol)
+        found = self.skip(h, ex, unpriced, ActionType.ADD, 0.5)
+        assert found.reason in (SkipReason.NO_MARK, SkipReason.UNKNOWN_SYMBOL)
 
-    async def test_limit_orders_carry_a_price(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        plan = await self.plan(h, self.position(h), ActionType.ADD, 0.5, urgency="low")
-        assert plan.order_type == "limit"
+    async def test_order_styles(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
+    ) -> None:
+        h, (ex, _) = venue_harness, venue
+        pos = self.position(h, ex)
+        ioc = self.plan(h, ex, pos, ActionType.ADD, 0.5, urgency="critical", max_slippage_bps=30)
+        assert (ioc.order_type, ioc.time_in_force) == (OrderType.MARKET, TimeInForce.IOC)
+        assert ioc.price is not None
+        assert h.price <= ioc.price <= h.price * 1.003 + 1e-9
+        gtc = self.plan(h, ex, pos, ActionType.ADD, 0.5, urgency="low")
+        assert (gtc.order_type, gtc.time_in_force) == (OrderType.LIMIT, TimeInForce.GTC)
+        assert gtc.price is not None
+        assert gtc.price < h.price
+        maker = self.plan(h, ex, pos, ActionType.ADD, 0.5, post_only=True)
+        assert maker.time_in_force is TimeInForce.POST_ONLY
+
+    # orders at the venue -------------------------------------------------------------
+    async def test_a_limit_rests_then_fills_in_parts_at_its_price_or_better(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
+    ) -> None:
+        h, (ex, seen) = venue_harness, venue
+        pos = self.position(h, ex, allocation_usd=3 * h.depth * h.price / 0.5 * 1.0001)
+        plan = self.plan(h, ex, pos, ActionType.ADD, 0.5, urgency="low")
         assert plan.price is not None
-        assert plan.price > 0
-        maker = await self.plan(h, self.position(h), ActionType.ADD, 0.5, post_only=True)
-        assert maker.post_only
+        assert plan.size >= 3 * h.depth - h.lot
+        placed = await ex.place(plan)
+        assert placed.state is OrderState.WORKING
+        assert (
+            await ex.order_status(plan.account, h.symbol, plan.client_order_id)
+        ).filled_size == 0
+        below = plan.price * 0.999
+        for part in (1, 2, 3):
+            await h.set_price(h.symbol, below)
+            await _wait_fills(ex, plan, part)
+            await h.set_price(h.symbol, plan.price * 1.01)  # back above: nothing crosses
+        done = await self.state(ex, plan, OrderState.FILLED)
+        fills = await _fills(ex, plan)
+        assert len(fills) == 3
+        assert abs(sum(f.size for f in fills) - plan.size) < 1e-9
+        assert abs(done.filled_size - plan.size) < 1e-9
+        assert all(f.price <= plan.price + 1e-9 for f in fills)  # never worse than the limit
+        assert await ex.net_position(plan.account, h.symbol) == done.filled_size
+        await wait_for(
+            lambda: _async(seen.fills(plan.client_order_id)),
+            until=lambda got: len(got) == 3,
+            what="three live fill events",
+        )
+        assert OrderState.FILLED in seen.states(plan.client_order_id)
 
-    async def test_leverage_is_positive_and_capped(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        free = await self.plan(h, self.position(h), ActionType.ADD, 0.5)
-        assert free.leverage > 0
-        capped = await self.plan(h, self.position(h), ActionType.ADD, 0.5, max_leverage=0.5)
-        assert 0 < capped.leverage <= 0.5
-
-    # execute and lookup --------------------------------------------------------------
-    async def test_execute_fills_and_lookup_finds_it(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        pos = self.position(h)
-        plan = await self.plan(h, pos, ActionType.ADD, 0.5, urgency="critical")
-        assert await h.executor.lookup(plan) is None
-        outcome = await self.fill(h, plan, pos)
-        assert outcome.avg_price is not None
-        assert outcome.avg_price > 0
-        assert outcome.venue_order_id
-        found = await h.executor.lookup(plan)
-        assert found is not None
-        assert found.venue_order_id == outcome.venue_order_id
-        assert found.filled_size == outcome.filled_size
-
-    async def test_same_client_order_id_never_fills_twice(
-        self, venue_harness: VenueHarness
+    async def test_a_buy_limit_below_the_market_never_fills_above_it(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
     ) -> None:
-        h = venue_harness
-        pos = self.position(h)
-        plan = await self.plan(h, pos, ActionType.ADD, 0.5, urgency="critical")
-        first = await self.fill(h, plan, pos)
-        second = await h.executor.execute(plan, pos)
+        h, (ex, _) = venue_harness, venue
+        plan = self.plan(h, ex, self.position(h, ex), ActionType.ADD, 0.1, urgency="low")
+        await ex.place(plan)
+        await h.set_price(h.symbol, h.price * 1.1)  # the market runs away: still resting
+        order = await ex.order_status(plan.account, h.symbol, plan.client_order_id)
+        assert (order.state, order.filled_size) == (OrderState.WORKING, 0.0)
+
+    async def test_cancel_and_unknown_orders(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
+    ) -> None:
+        h, (ex, _) = venue_harness, venue
+        plan = self.plan(h, ex, self.position(h, ex), ActionType.ADD, 0.1, urgency="low")
+        await ex.place(plan)
+        cancelled = await ex.cancel(plan.account, h.symbol, plan.client_order_id)
+        if cancelled.state.is_live:
+            cancelled = await self.state(ex, plan, OrderState.CANCELLED)
+        assert cancelled.state is OrderState.CANCELLED
+        await h.set_price(h.symbol, h.price * 0.9)  # would have crossed
+        assert (
+            await ex.order_status(plan.account, h.symbol, plan.client_order_id)
+        ).filled_size == 0
+        try:
+            await ex.order_status(plan.account, h.symbol, "0x" + "0" * 32)
+        except OrderNotFound:
+            pass
+        else:
+            raise AssertionError("an order never placed was found")
+
+    async def test_one_client_order_id_trades_once(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
+    ) -> None:
+        h, (ex, _) = venue_harness, venue
+        plan = self.plan(h, ex, self.position(h, ex), ActionType.ADD, 0.2, urgency="critical")
+        first = await ex.place(plan)
+        second = await ex.place(plan)
         assert second.venue_order_id == first.venue_order_id
-        assert second.filled_size == first.filled_size
-        # Only one fill happened: closing the first fill's size leaves nothing to reduce.
-        held = self.position(h, size=first.filled_size)
-        close = await self.plan(h, held, ActionType.EXIT, 1.0, urgency="critical")
-        closed = await self.fill(h, close, held)
-        assert abs(closed.filled_size - first.filled_size) < 1e-9
-        again = await self.plan(h, held, ActionType.EXIT, 1.0, urgency="critical")
-        assert (await h.executor.execute(again, held)).filled_size == 0
+        filled = await self.state(ex, plan, OrderState.FILLED)
+        assert await ex.net_position(plan.account, h.symbol) == filled.filled_size
 
-    async def test_a_fenced_client_order_id_never_fills(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        pos = self.position(h)
-        plan = await self.plan(h, pos, ActionType.ADD, 0.5, urgency="critical")
-        assert await h.executor.fence(plan) is None
-        late = await h.executor.execute(plan, pos)
-        assert late.filled_size == 0
-        assert await h.executor.lookup(plan) is None
-
-    async def test_fencing_a_filled_order_reports_the_fill(
-        self, venue_harness: VenueHarness
+    async def test_ioc_beyond_protection_and_crossing_post_only_do_not_trade(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
     ) -> None:
-        h = venue_harness
-        pos = self.position(h)
-        plan = await self.plan(h, pos, ActionType.ADD, 0.5, urgency="critical")
-        filled = await self.fill(h, plan, pos)
-        fenced = await h.executor.fence(plan)
+        h, (ex, _) = venue_harness, venue
+        pos = self.position(h, ex)
+        ioc = self.plan(h, ex, pos, ActionType.ADD, 0.2, urgency="critical", max_slippage_bps=0)
+        order = await ex.place(ioc)
+        if order.state.is_live:
+            order = await self.state(ex, ioc, OrderState.CANCELLED, OrderState.FILLED)
+        assert order.state is OrderState.CANCELLED
+        assert order.filled_size == 0
+        maker = self.plan(h, ex, pos, ActionType.ADD, 0.2, post_only=True)
+        crossing = ExecutionPlan(**{**_fields(maker), "price": h.price * 1.05})
+        refused = await ex.place(crossing)
+        assert refused.state is OrderState.REJECTED
+        assert await ex.net_position(maker.account, h.symbol) == 0
+
+    async def test_reduce_only_never_flips_the_account(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
+    ) -> None:
+        h, (ex, _) = venue_harness, venue
+        pos = self.position(h, ex)
+        bought = await ex.place(self.plan(h, ex, pos, ActionType.ADD, 0.2, urgency="critical"))
+        net = await wait_for(
+            lambda: ex.net_position(bought.account, h.symbol), until=lambda n: n > 0, what="net"
+        )
+        held = self.position(h, ex, size=net * 2)  # the ledger thinks there is more
+        close = self.plan(h, ex, held, ActionType.EXIT, 1.0, urgency="critical", net=net * 2)
+        closed = await ex.place(close)
+        if closed.state.is_live:
+            closed = await self.state(ex, close, *_FINAL)
+        assert abs(closed.filled_size - net) < 1e-9
+        assert await ex.net_position(close.account, h.symbol) == 0
+
+    async def test_fenced_ids_never_trade_and_a_filled_one_is_reported(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
+    ) -> None:
+        h, (ex, _) = venue_harness, venue
+        pos = self.position(h, ex)
+        plan = self.plan(h, ex, pos, ActionType.ADD, 0.2, urgency="critical")
+        assert await ex.fence(plan.account, h.symbol, plan.client_order_id) is None
+        late = await ex.place(plan)
+        assert late.filled_size == 0
+        assert await ex.net_position(plan.account, h.symbol) == 0
+        other = self.plan(h, ex, pos, ActionType.ADD, 0.3, urgency="critical")
+        await ex.place(other)
+        filled = await self.state(ex, other, OrderState.FILLED)
+        fenced = await ex.fence(other.account, h.symbol, other.client_order_id)
         assert fenced is not None
-        assert fenced.venue_order_id == filled.venue_order_id
         assert fenced.filled_size == filled.filled_size
 
-    async def test_fill_follows_the_market_price(self, venue_harness: VenueHarness) -> None:
-        h = venue_harness
-        await h.set_price(h.symbol, h.price * 2)
-        pos = self.position(h)
-        plan = await self.plan(h, pos, ActionType.ADD, 0.5, urgency="critical")
-        assert plan.reference_price == h.price * 2
-        outcome = await self.fill(h, plan, pos)
-        assert outcome.avg_price is not None
-        assert abs(outcome.avg_price / (h.price * 2) - 1) < 0.01
+    async def test_fills_missed_while_the_feed_was_down_are_found(
+        self, venue_harness: VenueHarness, venue: tuple[BaseExecutor, Recorder]
+    ) -> None:
+        h, (ex, seen) = venue_harness, venue
+        plan = self.plan(h, ex, self.position(h, ex), ActionType.ADD, 0.1, urgency="low")
+        placed = await ex.place(plan)
+        assert plan.price is not None
+        await h.drop_feed(ex)
+        await h.set_price(h.symbol, plan.price * 0.99)
+        await self.state(ex, plan, OrderState.FILLED, OrderState.PARTIALLY_FILLED)
+        assert seen.fills(plan.client_order_id) == []  # the feed was down
+        await h.restore_feed(ex)
+        assert placed.updated_at is not None
+        found = [
+            f
+            for f in await ex.fills_since(plan.account, placed.updated_at)
+            if f.client_order_id == plan.client_order_id
+        ]
+        assert found
+        assert len({f.venue_fill_id for f in found}) == len(found)
+
+
+_FINAL = tuple(s for s in OrderState if s.is_final)
+
+
+def _fields(plan: ExecutionPlan) -> dict[str, Any]:
+    return {name: getattr(plan, name) for name in plan.__struct_fields__}
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def _wait_fills(ex: BaseExecutor, plan: ExecutionPlan, count: int) -> None:
+    fills = await wait_for(
+        lambda: _fills(ex, plan), until=lambda found: len(found) >= count, what=f"fill {count}"
+    )
+    assert len(fills) >= count
+
+
+async def _fills(ex: BaseExecutor, plan: ExecutionPlan) -> list[VenueFill]:
+    since = plan.valid_until
+    assert since is not None
+    from datetime import timedelta
+
+    return [
+        f
+        for f in await ex.fills_since(plan.account, since - timedelta(hours=1))
+        if f.client_order_id == plan.client_order_id
+    ]
+
+
+@asynccontextmanager
+async def started(
+    h: VenueHarness, nc: Client, js: JetStreamContext, topology: Topology
+) -> AsyncIterator[tuple[BaseExecutor, Recorder]]:
+    """Start a fresh executor of the harness venue with a recording event sink."""
+    ex = h.new_executor()
+    recorder = Recorder()
+    ex.set_event_sink(recorder)
+    await ex.start(VenueContext(nc=nc, js=js, topology=topology))
+    try:
+        yield ex, recorder
+    finally:
+        await ex.stop()

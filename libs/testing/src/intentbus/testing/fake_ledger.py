@@ -33,9 +33,10 @@ from intentbus.schemas import (
     PositionReply,
     decoder,
     encode,
+    results_stream_decoder,
 )
 
-_results_decoder = decoder(ExecutionResult | OrderUpdate)
+_results_decoder = results_stream_decoder()
 _fills_decoder = decoder(Fill)
 
 
