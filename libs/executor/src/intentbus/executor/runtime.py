@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -44,8 +41,10 @@ from intentbus.executor.kv import ensure_bucket
 from intentbus.executor.orders import WorkingOrderStore
 from intentbus.executor.partitions import (
     Acquired,
+    Lost,
     OwnershipSettings,
     PartitionOwnership,
+    default_owner,
 )
 from intentbus.executor.settings import (
     CLAIMS_BUCKET,
@@ -77,7 +76,7 @@ class ExecutorRuntime:
     ) -> None:
         self.venue = check_token("venue", executor.venue)
         self.book = check_token("book", book) if book is not None else None
-        self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.owner = owner or default_owner()
         self.settings = settings or RuntimeSettings()
         self.stats = RuntimeStats()
         self._nc = nc
@@ -150,6 +149,8 @@ class ExecutorRuntime:
             async for change in self._ownership.changes(stop):
                 if isinstance(change, Acquired):
                     await self._acquired(change.partition, change)
+                elif isinstance(change, Lost):  # taken over: the lease is not ours to free
+                    await self._released(change.partition, hand_over=False)
                 else:
                     await self._released(change.partition)
         finally:
