@@ -24,12 +24,15 @@ from intentbus.bus import (
     Topology,
     publish_with_id,
 )
+from intentbus.ledger.opening import open_position
 from intentbus.ledger.service import LedgerHalted, LedgerService
+from intentbus.ledger.sqlite_store import SqliteStore
 from intentbus.ledger.storage import ResultSummary
 from intentbus.schemas import (
     ActionType,
     DeadLetter,
     Direction,
+    OpenPosition,
     Position,
     PositionQuery,
     PositionReply,
@@ -90,6 +93,18 @@ async def position_at(
     assert reply.error is None, reply.error
     assert reply.positions, "p1 is unknown"
     return reply.positions[0]
+
+
+def opened(db: Path, *requests: OpenPosition) -> Path:
+    """Create the ledger db at ``db`` with positions opened (p1 by default); return it."""
+    store = SqliteStore(db)
+    store.open()
+    try:
+        for request in requests or (open_request(),):
+            open_position(store, request)
+    finally:
+        store.close()
+    return db
 
 
 @pytest.fixture
