@@ -13,112 +13,27 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from intentbus.ledger.accounting import ZERO, PositionState
+from intentbus.ledger.sqlite_rows import (
+    FILL_COLUMNS,
+    POSITION_COLUMNS,
+    RESULT_COLUMNS,
+    SEQ_KEYS,
+    WORKING_COLUMNS,
+    fill_record,
+    marks,
+    position,
+    position_row,
+    summary_record,
+    upsert,
+    working_record,
+)
 from intentbus.ledger.sqlite_schema import prepare
-from intentbus.ledger.storage import (
-    FillRecord,
-    ResultSummary,
-    StreamKind,
-    WorkingOrder,
-)
-from intentbus.schemas import Direction, Side
-
-SEQ_KEYS: dict[StreamKind, str] = {"results": "results_seq", "fills": "fills_seq"}
-
-POSITION_COLUMNS = (
-    "position_id, venue, book_id, token_contract, direction, opened_direction, "
-    "allocation_usd, size, avg_entry_price, realized_pnl_usd, fees_usd, fills_applied, "
-    "results_applied, results_fill_seq, closed, closed_at, updated_at, opened_at"
-)
-FILL_COLUMNS = (
-    "fill_id, fills_seq, position_id, intent_id, side, size, price, fee_usd, "
-    "realized_pnl_usd, size_after, direction_after, applied_at, notes, fill_json"
-)
-RESULT_COLUMNS = (
-    "result_id, results_seq, position_id, intent_id, action, status, last_fill_seq, "
-    "fill_count, filled_size, fees_usd, mismatch, closes, applied_at, notes, result_json"
-)
-WORKING_COLUMNS = (
-    "intent_id, position_id, update_id, side, size, price, filled, order_state, "
-    "client_order_id, results_seq, created_at"
-)
-
-
-def _marks(columns: str) -> str:
-    return ", ".join("?" for _ in columns.split(","))
-
-
-def _upsert(table: str, columns: str, key: str) -> str:
-    names = [name.strip() for name in columns.split(",")]
-    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({_marks(columns)}) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
-    )
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _position_row(s: PositionState) -> tuple[Any, ...]:
-    return (
-        s.position_id, s.venue, s.book_id, s.token_contract, s.direction.value,
-        s.opened_direction.value, str(s.allocation_usd), str(s.size), str(s.avg_entry_price),
-        str(s.realized_pnl_usd), str(s.fees_usd), s.fills_applied, s.results_applied,
-        s.results_fill_seq, int(s.closed), _time(s.closed_at), _time(s.updated_at),
-        _time(s.opened_at),
-    )  # fmt: skip
-
-
-def _position(r: tuple[Any, ...]) -> PositionState:
-    return PositionState(
-        position_id=r[0], venue=r[1], book_id=r[2], token_contract=r[3],
-        direction=Direction(r[4]), opened_direction=Direction(r[5]),
-        allocation_usd=Decimal(r[6]), size=Decimal(r[7]), avg_entry_price=Decimal(r[8]),
-        realized_pnl_usd=Decimal(r[9]), fees_usd=Decimal(r[10]), fills_applied=r[11],
-        results_applied=r[12], results_fill_seq=r[13], closed=bool(r[14]),
-        closed_at=_parse_time(r[15]), updated_at=_parse_time(r[16]),
-        opened_at=_parse_time(r[17]),
-    )  # fmt: skip
-
-
-def _fill(r: tuple[Any, ...]) -> FillRecord:
-    return FillRecord(
-        fill_id=r[0], fills_seq=r[1], position_id=r[2], intent_id=r[3], side=Side(r[4]),
-        size=Decimal(r[5]), price=Decimal(r[6]), fee_usd=Decimal(r[7]),
-        realized_pnl_usd=Decimal(r[8]), size_after=Decimal(r[9]),
-        direction_after=Direction(r[10]), applied_at=datetime.fromisoformat(r[11]),
-        notes=tuple(json.loads(r[12])), fill_json=r[13],
-    )  # fmt: skip
-
-
-def _summary(r: tuple[Any, ...]) -> ResultSummary:
-    return ResultSummary(
-        result_id=r[0], results_seq=r[1], position_id=r[2], intent_id=r[3], action=r[4],
-        status=r[5], last_fill_seq=r[6], fill_count=r[7], filled_size=Decimal(r[8]),
-        fees_usd=Decimal(r[9]), mismatch=bool(r[10]), closes=bool(r[11]),
-        applied_at=datetime.fromisoformat(r[12]), notes=tuple(json.loads(r[13])),
-        result_json=r[14],
-    )  # fmt: skip
-
-
-def _working(r: tuple[Any, ...]) -> WorkingOrder:
-    return WorkingOrder(
-        intent_id=r[0], position_id=r[1], update_id=r[2], side=Side(r[3]), size=Decimal(r[4]),
-        price=None if r[5] is None else Decimal(r[5]), filled=Decimal(r[6]),
-        order_state=r[7], client_order_id=r[8], results_seq=r[9],
-        created_at=datetime.fromisoformat(r[10]),
-    )  # fmt: skip
+from intentbus.ledger.storage import FillRecord, ResultSummary, StreamKind, WorkingOrder
 
 
 class SqliteTransaction:
@@ -149,13 +64,11 @@ class SqliteTransaction:
         row = self._one(
             f"SELECT {POSITION_COLUMNS} FROM positions WHERE position_id = ?", position_id
         )
-        return None if row is None else _position(row)
+        return None if row is None else position(row)
 
     def save(self, state: PositionState) -> None:
         """Insert or update a position; another open one on its symbol makes this fail."""
-        self._db.execute(
-            _upsert("positions", POSITION_COLUMNS, "position_id"), _position_row(state)
-        )
+        self._db.execute(upsert("positions", POSITION_COLUMNS, "position_id"), position_row(state))
 
     def open_on(self, venue: str, book_id: str, token_contract: str) -> PositionState | None:
         """Return the open position on this venue, book and symbol."""
@@ -166,17 +79,17 @@ class SqliteTransaction:
             book_id,
             token_contract,
         )
-        return None if row is None else _position(row)
+        return None if row is None else position(row)
 
     def fill(self, fill_id: str) -> FillRecord | None:
         """Return an applied fill."""
         row = self._one(f"SELECT {FILL_COLUMNS} FROM applied_fills WHERE fill_id = ?", fill_id)
-        return None if row is None else _fill(row)
+        return None if row is None else fill_record(row)
 
     def record_fill(self, f: FillRecord) -> None:
         """Store an applied fill; a second insert of one fill id fails."""
         self._db.execute(
-            f"INSERT INTO applied_fills ({FILL_COLUMNS}) VALUES ({_marks(FILL_COLUMNS)})",
+            f"INSERT INTO applied_fills ({FILL_COLUMNS}) VALUES ({marks(FILL_COLUMNS)})",
             (
                 f.fill_id, f.fills_seq, f.position_id, f.intent_id, f.side.value, str(f.size),
                 str(f.price), str(f.fee_usd), str(f.realized_pnl_usd), str(f.size_after),
@@ -191,7 +104,7 @@ class SqliteTransaction:
             f"SELECT {FILL_COLUMNS} FROM applied_fills WHERE intent_id = ? ORDER BY fills_seq",
             (intent_id,),
         ).fetchall()
-        return [_fill(row) for row in rows]
+        return [fill_record(row) for row in rows]
 
     def size_as_of(self, position_id: str, fills_seq: int) -> Decimal:
         """Return the size after the position's last fill at or before ``fills_seq``."""
@@ -206,12 +119,12 @@ class SqliteTransaction:
     def summary(self, result_id: str) -> ResultSummary | None:
         """Return a stored final result."""
         row = self._one(f"SELECT {RESULT_COLUMNS} FROM results WHERE result_id = ?", result_id)
-        return None if row is None else _summary(row)
+        return None if row is None else summary_record(row)
 
     def record_summary(self, s: ResultSummary) -> None:
         """Store a final result; a second insert of one result id fails."""
         self._db.execute(
-            f"INSERT INTO results ({RESULT_COLUMNS}) VALUES ({_marks(RESULT_COLUMNS)})",
+            f"INSERT INTO results ({RESULT_COLUMNS}) VALUES ({marks(RESULT_COLUMNS)})",
             (
                 s.result_id, s.results_seq, s.position_id, s.intent_id, s.action, s.status,
                 s.last_fill_seq, s.fill_count, str(s.filled_size), str(s.fees_usd),
@@ -235,12 +148,12 @@ class SqliteTransaction:
         row = self._one(
             f"SELECT {WORKING_COLUMNS} FROM working_orders WHERE intent_id = ?", intent_id
         )
-        return None if row is None else _working(row)
+        return None if row is None else working_record(row)
 
     def save_working(self, o: WorkingOrder) -> None:
         """Insert or replace an intent's working order."""
         self._db.execute(
-            _upsert("working_orders", WORKING_COLUMNS, "intent_id"),
+            upsert("working_orders", WORKING_COLUMNS, "intent_id"),
             (
                 o.intent_id, o.position_id, o.update_id, o.side.value, str(o.size),
                 None if o.price is None else str(o.price), str(o.filled), o.order_state,
@@ -259,7 +172,7 @@ class SqliteTransaction:
             "WHERE ?1 IS NULL OR position_id = ?1 ORDER BY position_id, intent_id",
             (position_id,),
         ).fetchall()
-        return [_working(row) for row in rows]
+        return [working_record(row) for row in rows]
 
 
 class SqliteStore:
@@ -341,7 +254,7 @@ class SqliteStore:
             "ORDER BY results_seq",
             (int(mismatch_only),),
         ).fetchall()
-        return [_summary(row) for row in rows]
+        return [summary_record(row) for row in rows]
 
     def fill(self, fill_id: str) -> FillRecord | None:
         """Return an applied fill."""
@@ -368,4 +281,4 @@ class SqliteStore:
             "ORDER BY position_id",
             (venue, book_id),
         ).fetchall()
-        return [_position(row) for row in rows]
+        return [position(row) for row in rows]
