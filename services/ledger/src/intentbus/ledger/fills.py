@@ -75,7 +75,8 @@ def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
     notes = list(effect.notes)
     if state.closed:
         notes.append(NOTE_CLOSED)
-        log.warning("fill %s applied to closed position %s", fill.fill_id, state.position_id)
+        # info, not warning: a rebuild re-applies the fills of every closed position
+        log.info("fill %s applied to closed position %s", fill.fill_id, state.position_id)
     summary = tx.summary(result_id_for(fill.intent_id))
     if summary is not None and seq > summary.last_fill_seq:
         problem = late_fill_problem(fill.fill_id, seq, summary.last_fill_seq)

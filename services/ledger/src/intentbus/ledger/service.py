@@ -195,6 +195,9 @@ class LedgerService:
         relay = asyncio.create_task(self._relay_stop(stop))
         try:
             await asyncio.gather(*(c.run(self.halt.event) for c in consumers))
+        except BaseException:
+            self.halt.event.set()  # one consumer failed: stop the other too
+            raise
         finally:
             relay.cancel()
         if self.halt.failure is not None:
