@@ -78,6 +78,17 @@ def test_a_fill_is_applied_once_and_stored_exactly(store: SqliteStore) -> None:
     assert row == ("text", "0.1")
 
 
+def test_a_venue_closed_pnl_that_differs_from_the_ledgers_is_noted(store: SqliteStore) -> None:
+    _fill(store, fill(1, size=2.0, price=100.0), 1)
+    agreeing = _fill(store, fill(2, Side.SELL, 1.0, 110.0, closed_pnl=10.0), 2)
+    assert agreeing == Applied(fill(2).fill_id, ())
+    differing = _fill(store, fill(3, Side.SELL, 1.0, 110.0, closed_pnl=9.5), 3)
+    assert differing == Applied(fill(3).fill_id, ("venue closed_pnl 9.5, ledger realized 10.00",))
+    state = store.get("p1")
+    assert state is not None
+    assert state.realized_pnl_usd == D(20)
+
+
 def test_a_fill_for_an_unknown_position_or_currency_is_refused(store: SqliteStore) -> None:
     outcome = _fill(store, fill(1, position="ghost"), 1)
     assert isinstance(outcome, Rejected)

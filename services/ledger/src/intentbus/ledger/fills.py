@@ -4,7 +4,7 @@ A fill for a position the ledger does not know is refused (dead-lettered), never
 to create one: the ledger cannot know the position's allocation or intended direction.
 The recovery is to open the position, then ``intentbus ledger --rebuild``, which
 re-reads ``FILLS`` and applies it. A fill on a closed position is applied (the money
-moved) and noted.
+moved) and noted; so is a venue ``closed_pnl`` that differs from the ledger's realized PnL.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from intentbus.ledger.accounting import (
     later,
 )
 from intentbus.ledger.applier import Applied, Duplicate, Outcome, Rejected
-from intentbus.ledger.checks import late_fill_problem
+from intentbus.ledger.checks import close_enough, late_fill_problem
 from intentbus.ledger.storage import FillRecord, LedgerTransaction
 from intentbus.schemas import Fill, decoder, result_id_for
 
@@ -73,6 +73,8 @@ def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
     except InvalidFill as exc:
         return Rejected(f"fill {fill.fill_id} refused: {exc}")
     notes = list(effect.notes)
+    if fill.closed_pnl is not None and not close_enough(dec(fill.closed_pnl), effect.realized_usd):
+        notes.append(f"venue closed_pnl {fill.closed_pnl!r}, ledger realized {effect.realized_usd}")
     if state.closed:
         notes.append(NOTE_CLOSED)
         # info, not warning: a rebuild re-applies the fills of every closed position
