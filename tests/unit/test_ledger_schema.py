@@ -92,14 +92,17 @@ def test_rebuild_of_a_current_file_keeps_closed_positions_closed(tmp_path: Path)
     with old.transaction() as tx:
         state = tx.load("p1")
         assert state is not None
-        tx.save(replace(state, closed=True, size=Decimal(0)))
+        tx.save(replace(state, closed=True, closed_fills_seq=7))
     open_position(old, open_request("p2"))
     old.close()
     new = SqliteStore(tmp_path / "new.sqlite3")
     new.open()
     try:
         assert copy_registrations(old.path, new) == 2
-        assert [(s.position_id, s.closed) for s in new.list()] == [("p1", True), ("p2", False)]
+        assert [(s.position_id, s.closed, s.closed_fills_seq) for s in new.list()] == [
+            ("p1", True, 7),
+            ("p2", False, 0),
+        ]
     finally:
         new.close()
 

@@ -67,6 +67,7 @@ class PositionState:
     ``opened_direction`` is the direction it was opened with (a term of the open).
     ``results_fill_seq`` is the highest ``last_fill_seq`` of the position's final results
     applied so far: the ``FILLS`` point a result without fills is judged at.
+    ``closed_fills_seq`` is the ``FILLS`` point the position was judged flat and closed at.
     """
 
     position_id: str
@@ -85,6 +86,7 @@ class PositionState:
     results_fill_seq: int = 0
     closed: bool = False
     closed_at: datetime | None = None
+    closed_fills_seq: int = 0
     updated_at: datetime | None = None
     opened_at: datetime | None = None
 

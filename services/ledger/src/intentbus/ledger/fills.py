@@ -75,10 +75,9 @@ def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
     notes = list(effect.notes)
     if fill.closed_pnl is not None and not close_enough(dec(fill.closed_pnl), effect.realized_usd):
         notes.append(f"venue closed_pnl {fill.closed_pnl!r}, ledger realized {effect.realized_usd}")
-    if state.closed:
+    if state.closed and seq > state.closed_fills_seq:
         notes.append(NOTE_CLOSED)
-        # info, not warning: a rebuild re-applies the fills of every closed position
-        log.info("fill %s applied to closed position %s", fill.fill_id, state.position_id)
+        log.warning("fill %s applied to closed position %s", fill.fill_id, state.position_id)
     summary = tx.summary(result_id_for(fill.intent_id))
     if summary is not None and seq > summary.last_fill_seq:
         problem = late_fill_problem(fill.fill_id, seq, summary.last_fill_seq)

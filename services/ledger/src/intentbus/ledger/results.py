@@ -142,8 +142,11 @@ def _apply_result(tx: LedgerTransaction, result: ExecutionResult, seq: int, data
         if result.action in CLOSING_ACTIONS and result.status is not ExecutionStatus.UNKNOWN:
             flat = tx.size_as_of(state.position_id, as_of) == ZERO
             closes = flat and not tx.working_of(state.position_id)
-            if closes and state.size != ZERO:
-                notes.append(f"closed at FILLS seq {as_of}; later fills left size {state.size}")
+            if closes and state.size != ZERO:  # logged, not noted: a rebuild may not see it
+                log.warning(
+                    "position %s closed as flat at FILLS seq %d, but later fills left size %s",
+                    state.position_id, as_of, state.size,
+                )  # fmt: skip
         tx.save(
             replace(
                 state,
@@ -151,6 +154,7 @@ def _apply_result(tx: LedgerTransaction, result: ExecutionResult, seq: int, data
                 results_fill_seq=as_of,
                 closed=state.closed or closes,
                 closed_at=state.closed_at or (result.created_at if closes else None),
+                closed_fills_seq=as_of if closes and not state.closed else state.closed_fills_seq,
                 updated_at=later(state.updated_at, result.created_at),
             )
         )

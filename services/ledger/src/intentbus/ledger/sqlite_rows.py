@@ -16,7 +16,8 @@ SEQ_KEYS: dict[StreamKind, str] = {"results": "results_seq", "fills": "fills_seq
 POSITION_COLUMNS = (
     "position_id, venue, book_id, token_contract, direction, opened_direction, "
     "allocation_usd, size, avg_entry_price, realized_pnl_usd, fees_usd, fills_applied, "
-    "results_applied, results_fill_seq, closed, closed_at, updated_at, opened_at"
+    "results_applied, results_fill_seq, closed, closed_at, closed_fills_seq, updated_at, "
+    "opened_at"
 )
 FILL_COLUMNS = (
     "fill_id, fills_seq, position_id, intent_id, side, size, price, fee_usd, "
@@ -58,7 +59,8 @@ def position_row(s: PositionState) -> tuple[Any, ...]:
         s.position_id, s.venue, s.book_id, s.token_contract, s.direction.value,
         s.opened_direction.value, str(s.allocation_usd), str(s.size), str(s.avg_entry_price),
         str(s.realized_pnl_usd), str(s.fees_usd), s.fills_applied, s.results_applied,
-        s.results_fill_seq, int(s.closed), time_text(s.closed_at), time_text(s.updated_at),
+        s.results_fill_seq, int(s.closed), time_text(s.closed_at), s.closed_fills_seq,
+        time_text(s.updated_at),
         time_text(s.opened_at),
     )  # fmt: skip
 
@@ -70,8 +72,8 @@ def position(r: tuple[Any, ...]) -> PositionState:
         allocation_usd=Decimal(r[6]), size=Decimal(r[7]), avg_entry_price=Decimal(r[8]),
         realized_pnl_usd=Decimal(r[9]), fees_usd=Decimal(r[10]), fills_applied=r[11],
         results_applied=r[12], results_fill_seq=r[13], closed=bool(r[14]),
-        closed_at=parse_time(r[15]), updated_at=parse_time(r[16]),
-        opened_at=parse_time(r[17]),
+        closed_at=parse_time(r[15]), closed_fills_seq=r[16], updated_at=parse_time(r[17]),
+        opened_at=parse_time(r[18]),
     )  # fmt: skip
 
 

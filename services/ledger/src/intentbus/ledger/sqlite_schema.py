@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS positions (
     results_fill_seq INTEGER NOT NULL,
     closed INTEGER NOT NULL,
     closed_at TEXT,
+    closed_fills_seq INTEGER NOT NULL,
     updated_at TEXT,
     opened_at TEXT
 );
@@ -168,13 +169,14 @@ def read_registrations(path: Path) -> list[PositionState]:
         if version == 1:
             rows = db.execute(
                 "SELECT position_id, venue, book_id, token_contract, direction, allocation_usd, "
-                "direction, 0, NULL, opened_at FROM positions WHERE origin = 'opened' "
+                "direction, 0, NULL, 0, opened_at FROM positions WHERE origin = 'opened' "
                 "ORDER BY opened_at, position_id"
             ).fetchall()
         elif version == SCHEMA_VERSION:
             rows = db.execute(
                 "SELECT position_id, venue, book_id, token_contract, opened_direction, "
-                "allocation_usd, opened_direction, closed, closed_at, opened_at FROM positions "
+                "allocation_usd, opened_direction, closed, closed_at, closed_fills_seq, opened_at "
+                "FROM positions "
                 "ORDER BY opened_at, position_id"
             ).fetchall()
         else:
@@ -193,8 +195,9 @@ def read_registrations(path: Path) -> list[PositionState]:
             allocation_usd=dec(row[5]) if isinstance(row[5], float) else dec(str(row[5])),
             closed=bool(row[7]),
             closed_at=_time(row[8]),
-            updated_at=_time(row[9]),
-            opened_at=_time(row[9]),
+            closed_fills_seq=row[9],
+            updated_at=_time(row[10]),
+            opened_at=_time(row[10]),
         )
         for row in rows
     ]
