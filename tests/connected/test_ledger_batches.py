@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,48 +13,23 @@ from nats.js import JetStreamContext
 from intentbus.bus import BusSettings, PositionClient, Publisher, Topology, publish_with_id
 from intentbus.ledger.service import LedgerHalted, LedgerService
 from intentbus.ledger.sqlite_store import SqliteStore
-from intentbus.schemas import (
-    ActionType,
-    DeadLetter,
-    ExecutionResult,
-    ExecutionStatus,
-    Side,
-    decode,
-    encode,
-)
+from intentbus.schemas import encode
 from intentbus.testing import wait_for
-
-AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-def _result(n: int, quantity: float = 1.0, price: float | None = 100.0) -> ExecutionResult:
-    return ExecutionResult(
-        result_id=f"res-{n}",
-        intent_id=f"int-{n}",
-        position_id="p1",
-        venue="paper",
-        book_id="main",
-        token_contract="BTC",
-        action=ActionType.ADD,
-        status=ExecutionStatus.SUCCESS,
-        created_at=AT,
-        side=Side.BUY,
-        tokens_bought=quantity,
-        price=price,
-        fees_usd=0.1,
-    )
+from tests.connected.test_ledger_service import dead_letters, opened, position_at
+from tests.ledger_messages import fill
 
 
-def _refuse(db: Path, result_id: str) -> None:
-    """Make SQLite itself fail when ``result_id`` is stored (real failure, mid-batch)."""
-    store = SqliteStore(db)
-    store.open()  # creates the tables
-    store.close()
+def _prepare(db: Path, refuse_fill_id: str | None = None) -> None:
+    """Open p1 in a new db; make SQLite itself fail when ``refuse_fill_id`` is stored."""
+    opened(db)
+    if refuse_fill_id is None:
+        return
     conn = sqlite3.connect(db)
     try:
         conn.executescript(
-            "CREATE TRIGGER refuse BEFORE INSERT ON applied_results "
-            f"WHEN NEW.result_id = '{result_id}' BEGIN SELECT RAISE(ABORT, 'disk says no'); END;"
+            "CREATE TRIGGER refuse BEFORE INSERT ON applied_fills "
+            f"WHEN NEW.fill_id = '{refuse_fill_id}' "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END;"
         )
     finally:
         conn.close()
@@ -77,59 +51,47 @@ async def _value(n: int) -> int:
     return n
 
 
-async def _dead_letters(js: JetStreamContext, topology: Topology) -> list[DeadLetter]:
-    info = await js.stream_info(topology.dead_letter_stream)
-    if not info.state.messages:
-        return []
-    found = []
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        msg = await js.get_msg(topology.dead_letter_stream, seq)
-        found.append(decode(msg.data or b"", DeadLetter))
-    return found
-
-
-async def test_results_waiting_in_the_stream_are_applied_in_one_batch(
+async def test_fills_waiting_in_the_stream_are_applied_in_one_batch(
     nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, tmp_path: Path
 ) -> None:
-    subject = topology.results_subject("paper", "main")
-    ledger = _ledger(nats_url, topology, tmp_path / "ledger.sqlite3")
+    db = tmp_path / "ledger.sqlite3"
+    _prepare(db)
+    subject = topology.fills_subject("paper", "main")
+    ledger = _ledger(nats_url, topology, db)
     await ledger.start()  # streams provisioned; nothing is fetched before run()
     publisher = Publisher(js, topology)
-    await publisher.result(_result(1, quantity=2.0))
+    await publisher.fill(fill(1, size=2.0))
     await publish_with_id(js, subject, b"not json", "garbage")
-    await publish_with_id(js, subject, encode(_result(1, quantity=2.0)), "res-1-again")
-    no_price = encode(_result(2, price=None))
-    await publish_with_id(js, subject, no_price, "no-price")
-    last = await publisher.result(_result(3, quantity=1.0, price=130.0))
+    await publish_with_id(js, subject, encode(fill(1, size=2.0)), "fill-1-again")
+    ghost = encode(fill(2, position="ghost"))
+    await publish_with_id(js, subject, ghost, "ghost")
+    last = await publisher.fill(fill(3, size=1.0, price=130.0))
     stop = asyncio.Event()
     run = asyncio.create_task(ledger.run(stop))
     try:
-        position = await PositionClient(nc, topology).get("p1", min_results_seq=last.seq)
-        assert position is not None
-        assert position.size == 3.0
-        assert position.results_applied == 2
-        assert position.results_seq == last.seq
-        await wait_for(lambda: _value(ledger.applied), until=lambda n: n == 2, what="applied")
-        assert (ledger.duplicates, ledger.rejected) == (1, 1)
-        assert ledger.batches == 1  # one transaction, one COMMIT for the four results
+        position = await position_at(nc, topology, fills=last.seq)
+        assert (position.size, position.fills_applied, position.fills_seq) == (3.0, 2, last.seq)
+        await wait_for(lambda: _value(ledger.fills.applied), until=lambda n: n == 2, what="applied")
+        assert (ledger.fills.duplicates, ledger.fills.rejected) == (1, 1)
+        assert ledger.fills.batches == 1  # one transaction, one COMMIT for the five
         letters = await wait_for(
-            lambda: _dead_letters(js, topology),
+            lambda: dead_letters(js, topology),
             until=lambda found: len(found) == 2,
             what="two dead letters",
         )
-        assert {letter.payload for letter in letters} == {"not json", no_price.decode()}
+        assert {letter.payload for letter in letters} == {"not json", ghost.decode()}
     finally:
         stop.set()
         await run
         await ledger.stop()
-    store = SqliteStore(tmp_path / "ledger.sqlite3")
+    store = SqliteStore(db)
     store.open()
     try:
-        assert store.applied_seq() == last.seq
-        audit = store.audit("res-1")
-        assert audit is not None
-        assert audit.results_seq == 1  # the first copy, in stream order
-        assert store.audit("res-2") is None  # rejected: its id is not consumed
+        assert store.applied_seq("fills") == last.seq
+        record = store.fill(fill(1).fill_id)
+        assert record is not None
+        assert record.fills_seq == 1  # the first copy, in stream order
+        assert store.fill(fill(2).fill_id) is None  # rejected: its id is not consumed
     finally:
         store.close()
 
@@ -138,22 +100,23 @@ async def test_a_store_failure_mid_batch_applies_nothing_of_it_and_halts(
     nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, tmp_path: Path
 ) -> None:
     db = tmp_path / "ledger.sqlite3"
-    _refuse(db, "res-2")
+    _prepare(db, refuse_fill_id=fill(2).fill_id)
     broken = _ledger(nats_url, topology, db)
     await broken.start()
     publisher = Publisher(js, topology)
     for n in (1, 2, 3):
-        last = await publisher.result(_result(n, quantity=float(n)))
-    stop = asyncio.Event()
+        last = await publisher.fill(fill(n, size=float(n)))
     with pytest.raises(LedgerHalted, match="disk says no"):
-        await broken.run(stop)
+        await broken.run(asyncio.Event())
     await broken.stop()
-    assert (broken.applied, broken.batches) == (0, 0)
+    assert (broken.fills.applied, broken.fills.batches) == (0, 0)
     store = SqliteStore(db)
     store.open()
     try:
-        assert store.get("p1") is None  # res-1 came before the failure: rolled back too
-        assert store.applied_seq() == 0
+        state = store.get("p1")
+        assert state is not None
+        assert state.size == 0  # fill 1 came before the failure: rolled back too
+        assert store.applied_seq("fills") == 0
     finally:
         store.close()
     _allow(db)
@@ -162,12 +125,11 @@ async def test_a_store_failure_mid_batch_applies_nothing_of_it_and_halts(
     stop = asyncio.Event()
     run = asyncio.create_task(again.run(stop))
     try:
-        await wait_for(lambda: _value(again.applied), until=lambda n: n == 3, what="redelivery")
-        position = await PositionClient(nc, topology).get("p1", min_results_seq=last.seq)
-        assert position is not None
-        assert position.size == 6.0
-        assert position.results_applied == 3
-        assert again.duplicates == 0
+        await wait_for(lambda: _value(again.fills.applied), until=lambda n: n == 3, what="redo")
+        position = await position_at(nc, topology, fills=last.seq)
+        assert (position.size, position.fills_applied) == (6.0, 3)
+        assert again.fills.duplicates == 0
+        assert await PositionClient(nc, topology).get("p1") == position
     finally:
         stop.set()
         await run

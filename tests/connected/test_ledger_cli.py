@@ -7,7 +7,6 @@ import json
 import signal
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,9 @@ from typer.testing import CliRunner, Result
 from intentbus.bus import BusSettings, LedgerUnavailable, PositionClient, Publisher, Topology
 from intentbus.command.app import build_app
 from intentbus.ledger.service import LedgerService
-from intentbus.schemas import (
-    ActionType,
-    Direction,
-    ExecutionResult,
-    ExecutionStatus,
-    Position,
-    Side,
-    decode,
-)
+from intentbus.schemas import ActionType, Direction, ExecutionStatus, Position, Side, decode
 from intentbus.testing import wait_for
+from tests.ledger_messages import fill, result, working
 
 
 @pytest_asyncio.fixture
@@ -58,57 +50,96 @@ def _common(nats_url: str, topology: Topology) -> list[str]:
     return ["--nats-url", nats_url, "--namespace", topology.namespace]
 
 
-async def test_positions_json_lists_what_the_ledger_keeps(
+async def test_positions_json_and_table_show_working_orders_and_closed_positions(
     nats_url: str, topology: Topology, js: JetStreamContext, ledger_service: LedgerService
 ) -> None:
     common = _common(nats_url, topology)
     opened = await _invoke(
-        "positions",
-        "open",
-        "p1",
-        "--venue",
-        "paper",
-        "--book",
-        "main",
-        "--symbol",
-        "BTC",
-        "--allocation",
-        "1500",
-        *common,
-    )
+        "positions", "open", "p1", "--venue", "paper", "--book", "main", "--symbol", "BTC",
+        "--allocation", "1500", *common,
+    )  # fmt: skip
     assert opened.exit_code == 0, opened.output
     assert "p1" in opened.stdout
-    ack = await Publisher(js, topology).result(
-        ExecutionResult(
-            result_id="res-1",
-            intent_id="int-1",
-            position_id="p1",
-            venue="paper",
-            book_id="main",
-            token_contract="BTC",
-            action=ActionType.ADD,
-            status=ExecutionStatus.SUCCESS,
-            created_at=datetime.now(UTC),
-            side=Side.BUY,
-            tokens_bought=0.25,
-            price=40_000.0,
-        )
-    )
+    publisher = Publisher(js, topology)
+    await publisher.fill(fill(1, size=0.25, price=40_000.0))
+    await publisher.order_update(working("i2", size=0.75, price=39_000.0))
+    await publisher.result(result("i1", fill_count=1, filled_size=0.25, last_fill_seq=1))
+    await publisher.fill(fill(2, Side.SELL, 0.25, 41_000.0, intent="e1"))
+    last = await publisher.result(
+        result("e1", action=ActionType.EXIT, side=Side.SELL, fill_count=1, filled_size=0.25,
+               last_fill_seq=2)
+    )  # fmt: skip
     await wait_for(
-        lambda: _value(ledger_service.progress.seq), until=lambda s: s >= ack.seq, what="apply"
+        lambda: _value(ledger_service.results.progress.seq),
+        until=lambda s: s >= last.seq,
+        what="apply",
     )
     listed = await _invoke("positions", "--json", *common)
     assert listed.exit_code == 0, listed.output
     raw: list[Any] = json.loads(listed.stdout)
     positions = [decode(json.dumps(item), Position) for item in raw]
-    assert [(p.position_id, p.size, p.allocation_usd) for p in positions] == [("p1", 0.25, 1500.0)]
-    assert positions[0].direction is Direction.LONG
-    filtered = await _invoke("positions", "--json", "--book", "other", *common)
-    assert json.loads(filtered.stdout) == []
+    assert [(p.position_id, p.size, p.allocation_usd) for p in positions] == [("p1", 0.0, 1500.0)]
+    [p1] = positions
+    assert p1.direction is Direction.LONG
+    assert (p1.working_size, p1.working_orders, p1.closed) == (0.75, 1, False)
+    assert raw[0]["working_size"] == 0.75
     table = await _invoke("positions", *common)
     assert table.exit_code == 0
     assert "Positions" in table.stdout
-    assert "p1" in table.stdout
+    assert "0.75 (1)" in table.stdout
+    assert "open" in table.stdout
+    filtered = await _invoke("positions", "--json", "--book", "other", *common)
+    assert json.loads(filtered.stdout) == []
+
+
+async def test_closed_positions_are_shown_as_closed(
+    nats_url: str, topology: Topology, js: JetStreamContext, ledger_service: LedgerService
+) -> None:
+    common = _common(nats_url, topology)
+    args = ["positions", "open", "p1", "--venue", "paper", "--book", "main", "--symbol", "BTC"]
+    assert (await _invoke(*args, "--allocation", "100", *common)).exit_code == 0
+    last = await Publisher(js, topology).result(
+        result("e1", action=ActionType.EXIT, status=ExecutionStatus.SKIPPED, side=None)
+    )
+    await wait_for(
+        lambda: _value(ledger_service.results.progress.seq),
+        until=lambda s: s >= last.seq,
+        what="apply",
+    )
+    listed = await _invoke("positions", "--json", *common)
+    assert [item["closed"] for item in json.loads(listed.stdout)] == [True]
+    table = await _invoke("positions", *common)
+    assert "closed" in table.stdout
+    second = await _invoke(
+        "positions", "open", "p2", "--venue", "paper", "--book", "main", "--symbol", "BTC",
+        "--allocation", "100", *common,
+    )  # fmt: skip
+    assert second.exit_code == 0, second.output
+
+
+async def test_ledger_check_shows_results_that_disagree_with_their_fills(
+    nats_url: str, topology: Topology, js: JetStreamContext, ledger_service: LedgerService
+) -> None:
+    common = _common(nats_url, topology)
+    args = ["positions", "open", "p1", "--venue", "paper", "--book", "main", "--symbol", "BTC"]
+    assert (await _invoke(*args, "--allocation", "100", *common)).exit_code == 0
+    db = str(ledger_service.db_path)
+    clean = await _invoke("ledger-check", "--db", db)
+    assert clean.exit_code == 0, clean.output
+    assert "0 result(s) disagree" in clean.stdout
+    publisher = Publisher(js, topology)
+    await publisher.fill(fill(1, size=1.0))
+    last = await publisher.result(result("i1", fill_count=3, filled_size=1.0, last_fill_seq=1))
+    await wait_for(
+        lambda: _value(ledger_service.results.progress.seq),
+        until=lambda s: s >= last.seq,
+        what="apply",
+    )
+    flagged = await _invoke("ledger-check", "--db", db)
+    assert flagged.exit_code == 1
+    assert "res-i1" in flagged.stdout
+    assert "fill_count" in flagged.stdout
+    assert "1 result(s) disagree" in flagged.stdout
 
 
 async def test_conflicting_open_and_bad_input_fail_clearly(
@@ -120,6 +151,12 @@ async def test_conflicting_open_and_bad_input_fail_clearly(
     conflict = await _invoke(*args, "--allocation", "200", *common)
     assert conflict.exit_code == 1
     assert "allocation_usd is 100.0, requested 200.0" in conflict.stderr
+    taken = await _invoke(
+        "positions", "open", "p2", "--venue", "paper", "--book", "main", "--symbol", "BTC",
+        "--allocation", "100", *common,
+    )  # fmt: skip
+    assert taken.exit_code == 1
+    assert "position p1 is already open on venue paper, book main, symbol BTC" in taken.stderr
     negative = await _invoke(*args, "--allocation", "-5", *common)
     assert negative.exit_code == 2
     assert "invalid position" in negative.stderr

@@ -1,11 +1,10 @@
-"""The ledger service against a real nats-server: exactly-once apply and the request API."""
+"""The ledger service against a real nats-server: fills move positions once, results check them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -25,14 +24,16 @@ from intentbus.bus import (
     Topology,
     publish_with_id,
 )
+from intentbus.ledger.opening import open_position
 from intentbus.ledger.service import LedgerHalted, LedgerService
+from intentbus.ledger.sqlite_store import SqliteStore
+from intentbus.ledger.storage import ResultSummary
 from intentbus.schemas import (
     ActionType,
     DeadLetter,
     Direction,
-    ExecutionResult,
-    ExecutionStatus,
     OpenPosition,
+    Position,
     PositionQuery,
     PositionReply,
     Side,
@@ -40,21 +41,7 @@ from intentbus.schemas import (
     encode,
 )
 from intentbus.testing import wait_for
-
-AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-class AckLosingLedger(LedgerService):
-    """Apply each result, then lose the first ack of it: the server redelivers it."""
-
-    lost_acks = 0
-
-    async def _on_result(self, raw: msgspec.Raw, msg: Msg) -> Disposition:
-        outcome = await super()._on_result(raw, msg)
-        if isinstance(outcome, Ack) and msg.metadata.num_delivered == 1:
-            self.lost_acks += 1
-            return Nak(delay_s=0.0)
-        return outcome
+from tests.ledger_messages import fill, open_request, result, working
 
 
 @asynccontextmanager
@@ -63,17 +50,18 @@ async def running_ledger(
     topology: Topology,
     db: Path,
     *,
-    kind: type[LedgerService] = LedgerService,
     durable: str = "ledger",
     rebuild: bool = False,
+    fills_wait_s: float = 5.0,
 ) -> AsyncIterator[LedgerService]:
     """Start a ledger service in this event loop and stop it on exit."""
-    service = kind(
+    service = LedgerService(
         BusSettings.from_env(nats_url, name="ledger-test"),
         topology,
         db,
         durable=durable,
         rebuild=rebuild,
+        fills_wait_s=fills_wait_s,
     )
     await service.start()
     stop = asyncio.Event()
@@ -86,240 +74,51 @@ async def running_ledger(
         await service.stop()
 
 
+async def ask(
+    nc: Client, topology: Topology, position_id: str = "p1", *, results: int = 0, fills: int = 0
+) -> PositionReply:
+    """Ask ``get`` with both read-your-writes floors (the client API names only results)."""
+    query = PositionQuery(
+        position_id=position_id, min_results_seq=results, min_fills_seq=fills, wait_ms=10_000
+    )
+    msg = await nc.request(topology.ledger_subject("get"), encode(query), timeout=15)
+    return decode(msg.data, PositionReply)
+
+
+async def position_at(
+    nc: Client, topology: Topology, *, results: int = 0, fills: int = 0
+) -> Position:
+    """Return p1 once the ledger applied RESULTS and FILLS up to the given seqs."""
+    reply = await ask(nc, topology, results=results, fills=fills)
+    assert reply.error is None, reply.error
+    assert reply.positions, "p1 is unknown"
+    return reply.positions[0]
+
+
+def opened(db: Path, *requests: OpenPosition) -> Path:
+    """Create the ledger db at ``db`` with positions opened (p1 by default); return it."""
+    store = SqliteStore(db)
+    store.open()
+    try:
+        for request in requests or (open_request(),):
+            open_position(store, request)
+    finally:
+        store.close()
+    return db
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     """Return the path of a test's ledger database."""
     return tmp_path / "ledger.sqlite3"
 
 
-def _result(
-    n: int,
-    side: Side | None = Side.BUY,
-    quantity: float = 1.0,
-    price: float | None = 100.0,
-    *,
-    position: str = "p1",
-    status: ExecutionStatus = ExecutionStatus.SUCCESS,
-    fees: float | None = 0.1,
-) -> ExecutionResult:
-    return ExecutionResult(
-        result_id=f"res-{n}",
-        intent_id=f"int-{n}",
-        position_id=position,
-        venue="paper",
-        book_id="main",
-        token_contract="BTC",
-        action=ActionType.ADD if side is Side.BUY else ActionType.TRIM,
-        status=status,
-        created_at=AT,
-        side=side,
-        tokens_bought=quantity if side is Side.BUY else None,
-        tokens_sold=quantity if side is Side.SELL else None,
-        price=price,
-        fees_usd=fees,
-    )
-
-
-def _open(position: str = "p1", allocation: float = 1_000.0) -> OpenPosition:
-    return OpenPosition(
-        position_id=position,
-        venue="paper",
-        book_id="main",
-        token_contract="BTC",
-        direction=Direction.LONG,
-        allocation_usd=allocation,
-    )
-
-
-async def test_result_published_under_two_ids_is_applied_once(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
-) -> None:
-    async with running_ledger(nats_url, topology, db) as ledger:
-        result = _result(1, quantity=2.0)
-        first = await Publisher(js, topology).result(result)
-        second = await publish_with_id(
-            js, topology.results_subject("paper", "main"), encode(result), "another-msg-id"
-        )
-        assert second.seq > first.seq
-        position = await PositionClient(nc, topology).get("p1", min_results_seq=second.seq)
-        assert position is not None
-        assert position.size == 2.0
-        assert position.fees_usd == pytest.approx(0.1)
-        assert position.results_applied == 1
-        assert position.results_seq >= second.seq
-        assert ledger.duplicates == 1
-
-
-async def test_result_redelivered_after_a_lost_ack_is_applied_once(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
-) -> None:
-    async with running_ledger(nats_url, topology, db, kind=AckLosingLedger) as ledger:
-        ack = await Publisher(js, topology).result(_result(1, quantity=3.0))
-        await wait_for(
-            lambda: _value(ledger.duplicates), until=lambda n: n >= 1, what="the redelivery"
-        )
-        assert isinstance(ledger, AckLosingLedger)
-        assert ledger.lost_acks == 1
-        position = await PositionClient(nc, topology).get("p1", min_results_seq=ack.seq)
-        assert position is not None
-        assert position.size == 3.0
-        assert position.results_applied == 1
-
-
-async def test_rereading_the_stream_into_the_same_db_changes_nothing(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
-) -> None:
-    publisher = Publisher(js, topology)
-    client = PositionClient(nc, topology)
-    async with running_ledger(nats_url, topology, db):
-        await publisher.result(_result(1))
-        ack = await publisher.result(_result(2, Side.SELL, 0.5, 110.0))
-        before = await client.get("p1", min_results_seq=ack.seq)
-    async with running_ledger(nats_url, topology, db, durable="second") as again:
-        await wait_for(lambda: _value(again.duplicates), until=lambda n: n == 2, what="re-read")
-        after = await client.get("p1", min_results_seq=ack.seq)
-    assert before is not None
-    assert after == before
-    assert after.size == pytest.approx(0.5)
-    assert after.realized_pnl_usd == pytest.approx(5.0)
-
-
-async def test_get_waits_until_the_named_result_is_applied(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
-) -> None:
-    publisher = Publisher(js, topology)
-    client = PositionClient(nc, topology)
-    async with running_ledger(nats_url, topology, db):
-        ack = await publisher.result(_result(1, quantity=1.0))
-        position = await client.get("p1", min_results_seq=ack.seq)
-        assert position is not None
-        assert position.size == 1.0
-        early = asyncio.create_task(client.get("p1", min_results_seq=ack.seq + 1))
-        await publisher.result(_result(2, quantity=4.0))
-        position = await early
-        assert position is not None
-        assert position.size == 5.0
-        assert position.results_seq == ack.seq + 1
-
-
-async def test_get_beyond_the_stream_answers_that_the_ledger_is_behind(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
-) -> None:
-    async with running_ledger(nats_url, topology, db):
-        query = PositionQuery(position_id="p1", min_results_seq=50, wait_ms=50)
-        msg = await nc.request(topology.ledger_subject("get"), encode(query), timeout=5)
-        reply = decode(msg.data, PositionReply)
-        assert reply.error == "ledger behind: applied 0 < wanted 50"
-        assert await PositionClient(nc, topology).get("unknown") is None
-
-
-async def test_malformed_results_are_dead_lettered_and_the_next_one_applied(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
-) -> None:
-    subject = topology.results_subject("paper", "main")
-    async with running_ledger(nats_url, topology, db) as ledger:
-        await publish_with_id(js, subject, b"not json", "garbage")
-        await publish_with_id(js, subject, b'{"result_id": "x"}', "incomplete")
-        no_price = encode(_result(7, price=None))
-        await publish_with_id(js, subject, no_price, "no-price")
-        ack = await Publisher(js, topology).result(_result(8, quantity=2.0))
-        position = await PositionClient(nc, topology).get("p1", min_results_seq=ack.seq)
-        assert position is not None
-        assert position.size == 2.0
-        assert ledger.rejected == 2
-        letters = await wait_for(
-            lambda: _dead_letters(js, topology),
-            until=lambda found: len(found) == 3,
-            what="three dead letters",
-        )
-    assert {letter.payload for letter in letters} == {
-        "not json",
-        '{"result_id": "x"}',
-        no_price.decode(),
-    }
-    assert any("positive price" in letter.error for letter in letters)
-
-
-async def test_open_is_idempotent_and_conflicting_terms_are_refused(
-    nats_url: str, topology: Topology, nc: Client, db: Path
-) -> None:
-    client = PositionClient(nc, topology)
-    async with running_ledger(nats_url, topology, db):
-        first = await client.open(_open())
-        assert first.allocation_usd == 1_000.0
-        assert await client.open(_open()) == first
-        with pytest.raises(LedgerError, match=r"allocation_usd is 1000\.0, requested 5\.0"):
-            await client.open(_open(allocation=5.0))
-        await client.open(_open("p2"))
-        listed = await client.list(venue="paper", book_id="main")
-        assert [p.position_id for p in listed.positions] == ["p1", "p2"]
-        assert (await client.list(venue="elsewhere")).positions == ()
-        msg = await nc.request(topology.ledger_subject("open"), b"{", timeout=5)
-        reply = decode(msg.data, PositionReply)
-        assert reply.error is not None
-        assert reply.error.startswith("malformed open request")
-
-
-async def test_rebuild_from_the_stream_gives_identical_positions(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
-) -> None:
-    publisher = Publisher(js, topology)
-    client = PositionClient(nc, topology)
-    results = [
-        _result(1, quantity=2.0, price=100.0),
-        _result(2, quantity=1.0, price=130.0),
-        _result(3, Side.SELL, 1.5, 140.0),
-        _result(4, Side.SELL, 9.0, 90.0, fees=0.3),
-        _result(5, None, 0.0, None, status=ExecutionStatus.SKIPPED, fees=None),
-        _result(6, Side.SELL, 2.0, 50.0, position="implicit-short"),
-        _result(7, Side.BUY, 1.0, 45.0, position="implicit-short", fees=0.05),
-    ]
-    async with running_ledger(nats_url, topology, db):
-        await client.open(_open(allocation=2_500.0))
-        await client.open(_open("never-traded", allocation=10.0))
-        for result in results:
-            last = await publisher.result(result)
-        await client.get("p1", min_results_seq=last.seq)
-        before = await client.list()
-    async with running_ledger(nats_url, topology, db, rebuild=True) as rebuilt:
-        assert rebuilt.backup_path is not None
-        assert rebuilt.backup_path.exists()
-        await client.get("p1", min_results_seq=last.seq)
-        after = await client.list()
-    assert after == before
-    by_id = {p.position_id: p for p in after.positions}
-    assert by_id["p1"].size == 0.0
-    assert by_id["p1"].allocation_usd == 2_500.0
-    assert by_id["implicit-short"].direction is Direction.SHORT
-    assert by_id["implicit-short"].size == pytest.approx(1.0)
-    assert by_id["never-traded"].results_applied == 0
-
-
-async def test_a_store_failure_halts_the_ledger_and_loses_nothing(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
-) -> None:
-    broken = LedgerService(BusSettings.from_env(nats_url, name="ledger-test"), topology, db)
-    await broken.start()
-    broken.store.close()
-    stop = asyncio.Event()
-    run = asyncio.create_task(broken.run(stop))
-    ack = await Publisher(js, topology).result(_result(1, quantity=2.0))
-    with pytest.raises(LedgerHalted, match="ledger store failed"):
-        await run
-    await broken.stop()
-    assert broken.applied == 0
-    async with running_ledger(nats_url, topology, db) as ledger:
-        await wait_for(lambda: _value(ledger.applied), until=lambda n: n == 1, what="redelivery")
-        position = await PositionClient(nc, topology).get("p1", min_results_seq=ack.seq)
-        assert position is not None
-        assert position.size == 2.0
-
-
 async def _value(n: int) -> int:
     return n
 
 
-async def _dead_letters(js: JetStreamContext, topology: Topology) -> list[DeadLetter]:
+async def dead_letters(js: JetStreamContext, topology: Topology) -> list[DeadLetter]:
+    """Return every dead letter of the test's namespace."""
     info = await js.stream_info(topology.dead_letter_stream)
     if not info.state.messages:
         return []
@@ -328,3 +127,283 @@ async def _dead_letters(js: JetStreamContext, topology: Topology) -> list[DeadLe
         msg = await js.get_msg(topology.dead_letter_stream, seq)
         found.append(decode(msg.data or b"", DeadLetter))
     return found
+
+
+async def test_fills_move_the_position_as_they_arrive_and_flip_it(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    publisher = Publisher(js, topology)
+    async with running_ledger(nats_url, topology, db):
+        await PositionClient(nc, topology).open(open_request())
+        first = await publisher.fill(fill(1, Side.BUY, 2.0, 100.0, fee=0.1))
+        position = await position_at(nc, topology, fills=first.seq)
+        assert (position.size, position.avg_entry_price, position.fills_applied) == (2.0, 100.0, 1)
+        assert position.fills_seq == first.seq
+        flip = await publisher.fill(fill(2, Side.SELL, 3.0, 110.0, fee=-0.02))
+        position = await position_at(nc, topology, fills=flip.seq)
+    assert position.direction is Direction.SHORT
+    assert (position.size, position.avg_entry_price) == (1.0, 110.0)
+    assert position.realized_pnl_usd == 20.0
+    assert position.fees_usd == 0.08
+    assert position.fills_applied == 2
+    assert position.results_applied == 0
+
+
+async def test_a_fill_published_twice_or_redelivered_is_applied_once(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    service = LedgerService(BusSettings.from_env(nats_url, name="ledger-test"), topology, db)
+    original = service.fills.on_message
+    lost: list[int] = []
+
+    async def lose_first_ack(_raw: msgspec.Raw, msg: Msg) -> Disposition:
+        outcome = await original(_raw, msg)
+        if isinstance(outcome, Ack) and msg.metadata.num_delivered == 1 and not lost:
+            lost.append(msg.metadata.sequence.stream)
+            return Nak(delay_s=0.0)  # as if the ack was lost: the server sends it again
+        return outcome
+
+    service.fills.on_message = lose_first_ack  # type: ignore[method-assign]
+    await service.start()
+    stop = asyncio.Event()
+    run = asyncio.create_task(service.run(stop))
+    try:
+        await PositionClient(nc, topology).open(open_request())
+        message = fill(1, size=2.0, fee=0.1)
+        await Publisher(js, topology).fill(message)
+        again = await publish_with_id(
+            js, topology.fills_subject("paper", "main"), encode(message), "another-msg-id"
+        )
+        position = await position_at(nc, topology, fills=again.seq)
+        await wait_for(
+            lambda: _value(service.fills.duplicates), until=lambda n: n >= 2, what="duplicates"
+        )
+    finally:
+        stop.set()
+        await run
+        await service.stop()
+    assert lost == [1]
+    assert (position.size, position.fees_usd, position.fills_applied) == (2.0, 0.1, 1)
+    assert service.fills.applied == 1
+
+
+async def test_a_result_arriving_before_its_last_fill_waits_for_it(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    publisher = Publisher(js, topology)
+    summary = result("i1", fill_count=1, filled_size=2.0, fees_usd=0.1, last_fill_seq=1)
+    async with running_ledger(nats_url, topology, db, fills_wait_s=0.05) as ledger:
+        await PositionClient(nc, topology).open(open_request())
+        result_ack = await publisher.result(summary)
+        await wait_for(  # waited in vain, was nak'd, came back and waited again
+            lambda: _value(ledger.results.waits), until=lambda n: n >= 2, what="the waits"
+        )
+        assert ledger.store.summary(summary.result_id) is None
+        assert ledger.results.progress.seq == 0
+        fill_ack = await publisher.fill(fill(1, size=2.0, fee=0.1))
+        assert fill_ack.seq == 1
+        position = await position_at(nc, topology, results=result_ack.seq)
+        stored = ledger.store.summary(summary.result_id)
+    assert (position.size, position.results_applied, position.fills_applied) == (2.0, 1, 1)
+    assert stored is not None
+    assert not stored.mismatch
+    assert stored.results_seq == result_ack.seq
+
+
+async def test_a_result_disagreeing_with_the_fills_is_flagged(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    publisher = Publisher(js, topology)
+    async with running_ledger(nats_url, topology, db) as ledger:
+        await PositionClient(nc, topology).open(open_request())
+        await publisher.fill(fill(1, size=1.0, fee=0.1))
+        ack = await publisher.result(
+            result("i1", fill_count=2, filled_size=1.5, fees_usd=0.1, last_fill_seq=1)
+        )
+        position = await position_at(nc, topology, results=ack.seq)
+        flagged = ledger.store.summaries(mismatch_only=True)
+    assert position.size == 1.0  # the fills are what moved it, not the result
+    assert [(s.intent_id, s.mismatch) for s in flagged] == [("i1", True)]
+    assert flagged[0].notes == (
+        "fill_count: result says 2, ledger applied 1",
+        "filled_size: result says 1.5, ledger applied 1.0",
+    )
+
+
+async def test_working_size_shows_and_disappears_at_the_final_result(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    publisher = Publisher(js, topology)
+    async with running_ledger(nats_url, topology, db):
+        await PositionClient(nc, topology).open(open_request())
+        live = await publisher.order_update(working("i1", size=2.0, price=99.5))
+        position = await position_at(nc, topology, results=live.seq)
+        assert (position.working_size, position.working_orders) == (2.0, 1)
+        part = await publisher.fill(fill(1, size=0.5, price=99.5))
+        position = await position_at(nc, topology, fills=part.seq)
+        assert (position.working_size, position.working_orders, position.size) == (1.5, 1, 0.5)
+        final = await publisher.result(
+            result("i1", fill_count=1, filled_size=0.5, last_fill_seq=part.seq)
+        )
+        position = await position_at(nc, topology, results=final.seq)
+    assert (position.working_size, position.working_orders, position.size) == (0.0, 0, 0.5)
+
+
+async def test_get_waits_for_the_fills_seq_and_says_when_the_ledger_is_behind(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    async with running_ledger(nats_url, topology, db):
+        await PositionClient(nc, topology).open(open_request())
+        early = asyncio.create_task(ask(nc, topology, fills=1))
+        await Publisher(js, topology).fill(fill(1, size=3.0))
+        reply = await early
+        query = PositionQuery(position_id="p1", min_fills_seq=50, wait_ms=50)
+        msg = await nc.request(topology.ledger_subject("get"), encode(query), timeout=5)
+        behind = decode(msg.data, PositionReply)
+    assert reply.error is None
+    assert reply.fills_seq == 1
+    assert reply.positions[0].size == 3.0
+    assert behind.error == "ledger behind: fills applied 1 < wanted 50"
+    assert behind.fills_seq == 1
+
+
+async def test_a_second_open_position_on_one_venue_book_and_symbol_is_refused(
+    nats_url: str, topology: Topology, nc: Client, db: Path
+) -> None:
+    client = PositionClient(nc, topology)
+    async with running_ledger(nats_url, topology, db):
+        first = await client.open(open_request("p1"))
+        assert await client.open(open_request("p1")) == first
+        with pytest.raises(LedgerError) as refused:
+            await client.open(open_request("p2"))
+        with pytest.raises(LedgerError, match=r"allocation_usd is 1000\.0, requested 5\.0"):
+            await client.open(open_request("p1", allocation=5.0))
+        await client.open(open_request("p3", symbol="ETH"))
+        listed = await client.list(venue="paper", book_id="main")
+    assert str(refused.value) == (
+        "cannot open position p2: position p1 is already open on venue paper, book main, "
+        "symbol BTC (one open position per venue, book and symbol; exit p1 first)"
+    )
+    assert [p.position_id for p in listed.positions] == ["p1", "p3"]
+
+
+async def test_an_exit_closes_the_position_and_frees_its_symbol(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    publisher = Publisher(js, topology)
+    client = PositionClient(nc, topology)
+    async with running_ledger(nats_url, topology, db):
+        await client.open(open_request("p1"))
+        await publisher.fill(fill(1, size=1.0, price=100.0))
+        await publisher.result(result("i1", fill_count=1, filled_size=1.0, last_fill_seq=1))
+        await publisher.order_update(working("i2", Side.SELL, 1.0))
+        sold = await publisher.fill(fill(2, Side.SELL, 1.0, 120.0, intent="i2"))
+        flat = await position_at(nc, topology, fills=sold.seq)
+        assert (flat.size, flat.closed) == (0.0, False)  # flat, but not exited: still open
+        exit_ack = await publisher.result(
+            result("i2", action=ActionType.EXIT, side=Side.SELL, fill_count=1, filled_size=1.0,
+                   last_fill_seq=sold.seq)
+        )  # fmt: skip
+        closed = await position_at(nc, topology, results=exit_ack.seq)
+        second = await client.open(open_request("p2"))
+        again = await client.open(open_request("p1"))
+    assert closed.closed
+    assert closed.realized_pnl_usd == 20.0
+    assert (second.position_id, second.closed) == ("p2", False)
+    assert again == msgspec.structs.replace(
+        closed, results_seq=again.results_seq, fills_seq=again.fills_seq
+    )
+
+
+async def test_rebuild_from_the_streams_gives_identical_state(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    publisher = Publisher(js, topology)
+    client = PositionClient(nc, topology)
+    async with running_ledger(nats_url, topology, db) as ledger:
+        await client.open(open_request("p1", allocation=2_500.0))
+        await client.open(open_request("eth", symbol="ETH"))
+        await client.open(open_request("never-traded", symbol="SOL", allocation=10.0))
+        await publisher.fill(fill(1, size=2.0, price=100.0, fee=0.1))
+        await publisher.fill(fill(2, size=1.0, price=130.0, fee=-0.01))
+        await publisher.result(result("i1", fill_count=2, filled_size=3.0, fees_usd=0.09,
+                                      last_fill_seq=2))  # fmt: skip
+        await publisher.order_update(working("i2", Side.SELL, 5.0, position="p1"))
+        await publisher.fill(fill(3, Side.SELL, 4.0, 90.0, intent="i2"))  # flips to short 1
+        await publisher.fill(fill(4, size=0.1, price=2_000.0, intent="e1", position="eth",
+                                  symbol="ETH"))  # fmt: skip
+        await publisher.fill(fill(5, Side.SELL, 0.1, 2_100.0, intent="e2", position="eth",
+                                  symbol="ETH"))  # fmt: skip
+        await publisher.result(result("e1", position="eth", symbol="ETH", fill_count=1,
+                                      filled_size=0.1, last_fill_seq=4))  # fmt: skip
+        await publisher.result(result("e2", action=ActionType.EXIT, side=Side.SELL,
+                                      position="eth", symbol="ETH", fill_count=2,
+                                      filled_size=0.1, last_fill_seq=5))  # fmt: skip
+        last = await publisher.fill(fill(6, Side.SELL, 0.5, 95.0, intent="i2"))
+        last_result = await publisher.result(result("skip", action=ActionType.TRIM, side=None))
+        await ask(nc, topology, results=last_result.seq, fills=last.seq)
+        before = await client.list()
+        before_summaries = _comparable(ledger.store.summaries())
+    async with running_ledger(nats_url, topology, db, rebuild=True) as rebuilt:
+        assert rebuilt.backup_path is not None
+        assert rebuilt.backup_path.exists()
+        await ask(nc, topology, results=last_result.seq, fills=last.seq)
+        after = await client.list()
+        after_summaries = _comparable(rebuilt.store.summaries())
+    assert after == before
+    assert after_summaries == before_summaries
+    by_id = {p.position_id: p for p in after.positions}
+    assert by_id["p1"].direction is Direction.SHORT
+    assert (by_id["p1"].size, by_id["p1"].working_size, by_id["p1"].working_orders) == (1.5, 0.5, 1)
+    assert by_id["eth"].closed
+    assert by_id["never-traded"].fills_applied == 0
+    assert [s[0] for s in after_summaries if s[1]] == ["res-e2"]  # 2 fills said, 1 applied
+
+
+def _comparable(summaries: list[ResultSummary]) -> list[tuple[object, ...]]:
+    return [
+        (s.result_id, s.mismatch, s.closes, s.fill_count, s.filled_size, s.fees_usd, s.notes)
+        for s in summaries
+    ]
+
+
+async def test_unknown_position_and_malformed_fills_are_dead_lettered(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    subject = topology.fills_subject("paper", "main")
+    async with running_ledger(nats_url, topology, db) as ledger:
+        await PositionClient(nc, topology).open(open_request())
+        await publish_with_id(js, subject, b"not json", "garbage")
+        await Publisher(js, topology).fill(fill(1, position="ghost"))
+        ack = await Publisher(js, topology).fill(fill(2, size=2.0))
+        position = await position_at(nc, topology, fills=ack.seq)
+        letters = await wait_for(
+            lambda: dead_letters(js, topology),
+            until=lambda found: len(found) == 2,
+            what="two dead letters",
+        )
+        assert ledger.fills.rejected == 1
+    assert position.size == 2.0
+    assert {letter.stream for letter in letters} == {topology.fills_stream}
+    assert any("position ghost" in letter.error for letter in letters)
+
+
+async def test_a_store_failure_halts_the_ledger_and_loses_nothing(
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+) -> None:
+    async with running_ledger(nats_url, topology, db):
+        await PositionClient(nc, topology).open(open_request())
+    broken = LedgerService(BusSettings.from_env(nats_url, name="ledger-test"), topology, db)
+    await broken.start()
+    broken.store.close()
+    stop = asyncio.Event()
+    run = asyncio.create_task(broken.run(stop))
+    ack = await Publisher(js, topology).fill(fill(1, size=2.0))
+    with pytest.raises(LedgerHalted, match="ledger store failed"):
+        await run
+    await broken.stop()
+    assert broken.fills.applied == 0
+    async with running_ledger(nats_url, topology, db) as ledger:
+        position = await position_at(nc, topology, fills=ack.seq)
+        assert ledger.fills.applied == 1
+    assert position.size == 2.0

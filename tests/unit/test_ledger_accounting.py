@@ -1,178 +1,192 @@
-"""Position accounting: adds, reduces, clamps, fees and PnL for longs and shorts."""
+"""Decimal position accounting: adds, reductions, flips, fees and rebates, no float drift."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
-import msgspec
 import pytest
 
 from intentbus.ledger.accounting import (
-    NOTE_CLAMPED,
-    NOTE_IMPLICIT_OPEN,
-    ORIGIN_IMPLICIT,
+    ACCOUNTING,
+    NOTE_FLIPPED,
     InvalidFill,
     PositionState,
-    apply_result,
+    Trade,
+    apply_trade,
+    check_identity,
+    dec,
+    fee_in_usd,
 )
+from intentbus.ledger.checks import AppliedFill, check_result
 from intentbus.schemas import ActionType, Direction, ExecutionResult, ExecutionStatus, Side
 
-AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+D = Decimal
 
 
-def _position(direction: Direction = Direction.LONG, **extra: float) -> PositionState:
+def _position(direction: Direction = Direction.LONG, **extra: Decimal) -> PositionState:
     return PositionState(
         position_id="p1",
         venue="paper",
         book_id="main",
         token_contract="BTC",
         direction=direction,
-        allocation_usd=1_000.0,
+        opened_direction=direction,
+        allocation_usd=D(1000),
         **extra,  # type: ignore[arg-type]
     )
 
 
-def _result(
-    side: Side | None,
-    quantity: float = 0.0,
-    price: float | None = None,
-    *,
-    status: ExecutionStatus = ExecutionStatus.SUCCESS,
-    fees: float | None = None,
-    n: int = 1,
-) -> ExecutionResult:
-    return ExecutionResult(
-        result_id=f"res-{n}",
-        intent_id=f"int-{n}",
-        position_id="p1",
-        venue="paper",
-        book_id="main",
-        token_contract="BTC",
-        action=ActionType.ADD if side is Side.BUY else ActionType.TRIM,
-        status=status,
-        created_at=AT,
-        side=side,
-        tokens_bought=quantity if side is Side.BUY else None,
-        tokens_sold=quantity if side is Side.SELL else None,
-        price=price,
-        fees_usd=fees,
-    )
+def _trade(side: Side, size: str, price: str, fee: str = "0") -> Trade:
+    return Trade(side=side, size=D(size), price=D(price), fee_usd=D(fee))
 
 
-def _apply(state: PositionState | None, *results: ExecutionResult) -> PositionState:
-    for result in results:
-        change = apply_result(state, result)
-        assert change.state is not None
-        state = change.state
-    assert state is not None
+def _apply(state: PositionState, *trades: Trade) -> PositionState:
+    for trade in trades:
+        state = apply_trade(state, trade).state
     return state
 
 
 def test_buys_on_a_long_average_the_entry_by_size() -> None:
-    state = _apply(_position(), _result(Side.BUY, 1.0, 100.0), _result(Side.BUY, 3.0, 200.0))
-    assert state.size == pytest.approx(4.0)
-    assert state.avg_entry_price == pytest.approx(175.0)
-    assert state.realized_pnl_usd == 0.0
-    assert state.results_applied == 2
-    assert state.updated_at == AT
+    state = _apply(_position(), _trade(Side.BUY, "1", "100"), _trade(Side.BUY, "3", "200"))
+    assert state.size == D(4)
+    assert state.avg_entry_price == D(175)
+    assert state.realized_pnl_usd == 0
 
 
-def test_sell_on_a_long_realizes_pnl_and_keeps_the_entry() -> None:
-    state = _apply(_position(size=4.0, avg_entry_price=100.0), _result(Side.SELL, 1.5, 120.0))
-    assert state.size == pytest.approx(2.5)
-    assert state.avg_entry_price == pytest.approx(100.0)
-    assert state.realized_pnl_usd == pytest.approx(30.0)
+def test_a_sell_on_a_long_realizes_pnl_and_keeps_the_entry() -> None:
+    effect = apply_trade(
+        _position(size=D(4), avg_entry_price=D(100)), _trade(Side.SELL, "1.5", "120")
+    )
+    assert effect.state.size == D("2.5")
+    assert effect.state.avg_entry_price == D(100)
+    assert effect.realized_usd == D(30)
+    assert effect.state.realized_pnl_usd == D(30)
 
 
-def test_sells_on_a_short_grow_it_and_buys_realize_inverse_pnl() -> None:
-    short = _position(Direction.SHORT)
-    state = _apply(short, _result(Side.SELL, 2.0, 50.0), _result(Side.SELL, 2.0, 40.0))
-    assert state.size == pytest.approx(4.0)
-    assert state.avg_entry_price == pytest.approx(45.0)
-    state = _apply(state, _result(Side.BUY, 1.0, 35.0))
-    assert state.size == pytest.approx(3.0)
-    assert state.realized_pnl_usd == pytest.approx(10.0)
-    state = _apply(state, _result(Side.BUY, 3.0, 50.0))
-    assert state.size == 0.0
-    assert state.avg_entry_price == 0.0
-    assert state.realized_pnl_usd == pytest.approx(10.0 - 15.0)
+def test_a_short_grows_with_sells_and_realizes_inverse_pnl_on_buys() -> None:
+    state = _apply(
+        _position(Direction.SHORT), _trade(Side.SELL, "2", "50"), _trade(Side.SELL, "2", "40")
+    )
+    assert (state.size, state.avg_entry_price) == (D(4), D(45))
+    state = _apply(state, _trade(Side.BUY, "1", "35"))
+    assert state.realized_pnl_usd == D(10)
+    state = _apply(state, _trade(Side.BUY, "3", "50"))
+    assert (state.size, state.avg_entry_price) == (D(0), D(0))
+    assert state.realized_pnl_usd == D(-5)
+    assert state.direction is Direction.SHORT
 
 
-def test_reduce_larger_than_the_position_is_clamped_and_flagged() -> None:
-    change = apply_result(_position(size=1.0, avg_entry_price=10.0), _result(Side.SELL, 3.0, 12.0))
-    assert change.state is not None
-    assert change.state.size == 0.0
-    assert change.state.direction is Direction.LONG
-    assert change.state.realized_pnl_usd == pytest.approx(2.0)
-    assert any(note.startswith(NOTE_CLAMPED) for note in change.notes)
+def test_a_long_sold_through_zero_flips_to_short_in_one_fill() -> None:
+    long = _position(size=D(2), avg_entry_price=D(100))
+    effect = apply_trade(long, _trade(Side.SELL, "5", "110", fee="0.5"))
+    assert effect.realized_usd == D(20)  # the closing 2 at +10 each
+    assert effect.state.direction is Direction.SHORT
+    assert effect.state.opened_direction is Direction.LONG
+    assert effect.state.size == D(3)  # the rest opens short at the fill price
+    assert effect.state.avg_entry_price == D(110)
+    assert effect.state.realized_pnl_usd == D(20)
+    assert effect.state.fees_usd == D("0.5")
+    assert effect.notes[0].startswith(NOTE_FLIPPED)
+    back = apply_trade(effect.state, _trade(Side.BUY, "4", "100"))
+    assert back.realized_usd == D(30)  # the short 3 closed at +10 each
+    assert back.state.direction is Direction.LONG
+    assert (back.state.size, back.state.avg_entry_price) == (D(1), D(100))
 
 
-def test_size_below_epsilon_resets_the_entry() -> None:
-    state = _apply(_position(size=1.0, avg_entry_price=10.0), _result(Side.SELL, 1.0 - 1e-13, 10.0))
-    assert state.size == 0.0
-    assert state.avg_entry_price == 0.0
+def test_a_flat_position_traded_against_its_direction_opens_the_other_way() -> None:
+    effect = apply_trade(_position(), _trade(Side.SELL, "1", "10"))
+    assert effect.realized_usd == 0
+    assert effect.state.direction is Direction.SHORT
+    assert effect.state.size == D(1)
 
 
-def test_fees_accumulate_on_fills_and_on_failed_results() -> None:
+def test_fees_accumulate_and_a_rebate_is_a_negative_fee() -> None:
     state = _apply(
         _position(),
-        _result(Side.BUY, 1.0, 100.0, fees=0.5),
-        _result(None, status=ExecutionStatus.ERROR, fees=0.25, n=2),
+        _trade(Side.BUY, "1", "100", fee="0.25"),
+        _trade(Side.BUY, "1", "100", fee="-0.05"),
+        _trade(Side.SELL, "2", "101", fee="0.1"),
     )
-    assert state.fees_usd == pytest.approx(0.75)
-    assert state.size == pytest.approx(1.0)
+    assert state.fees_usd == D("0.30")
+    assert state.realized_pnl_usd == D(2)
 
 
-@pytest.mark.parametrize(
-    "status", [ExecutionStatus.SKIPPED, ExecutionStatus.ERROR, ExecutionStatus.UNKNOWN]
-)
-def test_results_that_did_not_fill_change_no_size(status: ExecutionStatus) -> None:
+def test_fee_currencies_usd_and_usdc_count_as_usd_others_are_refused() -> None:
+    assert fee_in_usd(0.1, "USD") == D("0.1")
+    assert fee_in_usd(-0.02, "USDC") == D("-0.02")
+    with pytest.raises(InvalidFill, match="fee currency 'HYPE' is not USD or USDC"):
+        fee_in_usd(0.1, "HYPE")
+
+
+def test_many_small_float_fills_do_not_drift() -> None:
+    assert 0.1 + 0.2 != 0.3  # what the ledger must not do
     state = _apply(
-        _position(size=2.0, avg_entry_price=5.0), _result(Side.BUY, 1.0, 9.0, status=status)
+        _position(), _trade(Side.BUY, str(dec(0.1)), "1"), _trade(Side.BUY, str(dec(0.2)), "1")
     )
-    assert state.size == 2.0
-    assert state.avg_entry_price == 5.0
-    assert state.results_applied == 1
+    assert state.size == D("0.3")
+    state = _apply(state, Trade(side=Side.SELL, size=dec(0.3), price=D(1)))
+    assert state.size == 0
+    many = _apply(_position(), *[Trade(side=Side.BUY, size=dec(0.01), price=dec(0.7))] * 1000)
+    assert many.size == D(10)
+    assert many.avg_entry_price == D("0.7")
+    fees = _apply(_position(), *[Trade(side=Side.BUY, size=D(1), price=D(1), fee_usd=dec(0.1))] * 3)
+    assert fees.fees_usd == D("0.3")
 
 
-def test_partial_fill_counts_like_a_fill() -> None:
-    state = _apply(_position(), _result(Side.BUY, 0.5, 10.0, status=ExecutionStatus.PARTIAL))
-    assert state.size == pytest.approx(0.5)
+def test_an_average_that_does_not_terminate_is_rounded_the_same_every_time() -> None:
+    state = _apply(_position(), _trade(Side.BUY, "1", "1"), _trade(Side.BUY, "2", "2"))
+    assert state.avg_entry_price == ACCOUNTING.divide(D(5), D(3))  # 40 significant digits
+    again = _apply(_position(), _trade(Side.BUY, "1", "1"), _trade(Side.BUY, "2", "2"))
+    assert str(again.avg_entry_price) == str(state.avg_entry_price)
 
 
-def test_fill_for_an_unknown_position_creates_it_from_the_fill() -> None:
-    change = apply_result(None, _result(Side.SELL, 2.0, 30.0))
-    assert change.state is not None
-    assert change.state.direction is Direction.SHORT
-    assert change.state.allocation_usd == 0.0
-    assert change.state.size == pytest.approx(2.0)
-    assert change.state.origin == ORIGIN_IMPLICIT
-    assert NOTE_IMPLICIT_OPEN in change.notes
-    buy = apply_result(None, _result(Side.BUY, 1.0, 30.0))
-    assert buy.state is not None
-    assert buy.state.direction is Direction.LONG
+def test_a_fill_without_positive_size_or_price_or_on_another_symbol_is_refused() -> None:
+    with pytest.raises(InvalidFill, match="positive size and price"):
+        apply_trade(_position(), _trade(Side.BUY, "0", "1"))
+    with pytest.raises(InvalidFill, match="symbol 'ETH' but position p1 has 'BTC'"):
+        check_identity(_position(), "fill f1", "paper", "main", "ETH")
+    with pytest.raises(InvalidFill, match="finite"):
+        dec(float("nan"))
 
 
-def test_skip_for_an_unknown_position_creates_nothing() -> None:
-    change = apply_result(None, _result(None, status=ExecutionStatus.SKIPPED))
-    assert change.state is None
-
-
-def test_inconsistent_fills_are_refused() -> None:
-    with pytest.raises(InvalidFill, match="positive price"):
-        apply_result(_position(), _result(Side.BUY, 1.0, None))
-    contradicting = msgspec.structs.replace(_result(Side.BUY, 1.0, 10.0), side=Side.SELL)
-    with pytest.raises(InvalidFill, match="side sell"):
-        apply_result(_position(), contradicting)
-
-
-def test_result_for_another_symbol_is_refused() -> None:
-    other = PositionState(
+def _result(**extra: object) -> ExecutionResult:
+    return ExecutionResult(
+        result_id="res-i1",
+        intent_id="i1",
         position_id="p1",
         venue="paper",
         book_id="main",
-        token_contract="ETH",
-        direction=Direction.LONG,
+        token_contract="BTC",
+        action=ActionType.ADD,
+        status=ExecutionStatus.SUCCESS,
+        created_at=datetime(2026, 1, 2, tzinfo=UTC),
+        **extra,  # type: ignore[arg-type]
     )
-    with pytest.raises(InvalidFill, match="token_contract"):
-        apply_result(other, _result(Side.BUY, 1.0, 10.0))
+
+
+def _applied(seq: int, size: str, fee: str = "0") -> AppliedFill:
+    return AppliedFill(fill_id=f"f{seq}", fills_seq=seq, size=D(size), fee_usd=D(fee))
+
+
+def test_a_result_matching_its_fills_passes_within_float_tolerance() -> None:
+    result = _result(fill_count=2, filled_size=0.1 + 0.2, fees_usd=0.01 + 0.02, last_fill_seq=5)
+    check = check_result(result, [_applied(3, "0.1", "0.01"), _applied(5, "0.2", "0.02")])
+    assert not check.mismatch
+    assert (check.totals.count, check.totals.size, check.totals.fees_usd) == (
+        2,
+        D("0.3"),
+        D("0.03"),
+    )
+
+
+def test_a_result_disagreeing_with_its_fills_names_every_difference() -> None:
+    result = _result(fill_count=2, filled_size=1.0, fees_usd=0.5, last_fill_seq=4)
+    check = check_result(result, [_applied(3, "0.4", "0.1"), _applied(9, "0.6")])
+    assert check.mismatch
+    assert check.problems == (
+        "fill_count: result says 2, ledger applied 1",
+        "filled_size: result says 1.0, ledger applied 0.4",
+        "fees_usd: result says 0.5, ledger applied 0.1",
+        "fill f9 at FILLS seq 9 is after last_fill_seq 4",
+    )

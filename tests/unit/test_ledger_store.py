@@ -1,218 +1,303 @@
-"""The SQLite store and the one-transaction apply: duplicates, rejects, opens, rebuild."""
+"""The SQLite store and the one-transaction apply of fills, order updates and results."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from intentbus.ledger.applier import (
     Applied,
+    ApplyOne,
     Duplicate,
-    OpenConflict,
+    Outcome,
     Rejected,
+    Waiting,
     apply_message,
     apply_messages,
-    open_position,
 )
-from intentbus.ledger.rebuild import copy_registrations, move_aside
+from intentbus.ledger.fills import apply_fill_message
+from intentbus.ledger.opening import OpenConflict, SymbolTaken, open_position
+from intentbus.ledger.results import apply_results_message
 from intentbus.ledger.sqlite_store import SqliteStore
-from intentbus.schemas import (
-    ActionType,
-    Direction,
-    ExecutionResult,
-    ExecutionStatus,
-    OpenPosition,
-    Side,
-    encode,
-)
+from intentbus.schemas import ActionType, Direction, ExecutionStatus, Side, encode
+from tests.ledger_messages import fill, open_request, result, working
 
-AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+D = Decimal
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     opened = SqliteStore(tmp_path / "ledger.sqlite3")
     opened.open()
+    open_position(opened, open_request())
     yield opened
     opened.close()
 
 
-def _fill(n: int, quantity: float = 1.0, price: float = 100.0, position: str = "p1") -> bytes:
-    return encode(
-        ExecutionResult(
-            result_id=f"res-{n}",
-            intent_id=f"int-{n}",
-            position_id=position,
-            venue="paper",
-            book_id="main",
-            token_contract="BTC",
-            action=ActionType.ADD,
-            status=ExecutionStatus.SUCCESS,
-            created_at=AT,
-            side=Side.BUY,
-            tokens_bought=quantity,
-            price=price,
-            fees_usd=0.1,
-        )
-    )
+def _fill(s: SqliteStore, message: msgspec.Struct, seq: int) -> Outcome:
+    return apply_message(s, apply_fill_message, encode(message), seq)
 
 
-def _open(allocation: float = 1_000.0, direction: Direction = Direction.LONG) -> OpenPosition:
-    return OpenPosition(
-        position_id="p1",
-        venue="paper",
-        book_id="main",
-        token_contract="BTC",
-        direction=direction,
-        allocation_usd=allocation,
-    )
+def _results(s: SqliteStore, message: msgspec.Struct, seq: int) -> Outcome:
+    return apply_message(s, apply_results_message, encode(message), seq)
 
 
-def test_the_same_result_is_applied_once(store: SqliteStore) -> None:
-    assert isinstance(apply_message(store, _fill(1), 1), Applied)
-    assert apply_message(store, _fill(1), 2) == Duplicate("res-1")
+def _position(s: SqliteStore, position_id: str = "p1") -> tuple[Decimal, Decimal, Direction]:
+    state = s.get(position_id)
+    assert state is not None
+    return state.size, state.avg_entry_price, state.direction
+
+
+def test_a_fill_is_applied_once_and_stored_exactly(store: SqliteStore) -> None:
+    first = fill(1, size=0.1, price=30_000.5, fee=0.01)
+    assert isinstance(_fill(store, first, 1), Applied)
+    assert _fill(store, first, 2) == Duplicate(first.fill_id)
     state = store.get("p1")
     assert state is not None
-    assert state.size == 1.0
-    assert state.fees_usd == pytest.approx(0.1)
-    assert state.results_applied == 1
-    assert store.applied_seq() == 2
-    audit = store.audit("res-1")
-    assert audit is not None
-    assert audit.results_seq == 1
-    assert audit.notes == ("implicit_open",)
-    assert b'"res-1"' in audit.result_json.encode()
-
-
-def test_the_sequence_never_goes_back(store: SqliteStore) -> None:
-    apply_message(store, _fill(1), 7)
-    apply_message(store, _fill(2), 3)
-    assert store.applied_seq() == 7
-
-
-def test_a_malformed_message_is_rejected_but_its_sequence_is_handled(store: SqliteStore) -> None:
-    outcome = apply_message(store, b'{"schema": "intentbus.result.v1", "result_id": 5}', 4)
-    assert isinstance(outcome, Rejected)
-    assert "invalid result" in outcome.error
-    assert store.applied_seq() == 4
-    assert store.list() == []
-
-
-def test_a_store_failure_rolls_the_whole_transaction_back(store: SqliteStore) -> None:
-    class Boom(Exception):
-        pass
-
-    def fail_midway() -> None:
-        with store.transaction() as tx:
-            tx.advance_seq(9)
-            raise Boom
-
-    with pytest.raises(Boom):
-        fail_midway()
-    assert store.applied_seq() == 0
-
-
-def test_open_is_idempotent_and_conflicts_name_the_difference(store: SqliteStore) -> None:
-    first = open_position(store, _open())
-    assert open_position(store, _open()) == first
-    with pytest.raises(OpenConflict, match=r"allocation_usd is 1000\.0, requested 2000\.0"):
-        open_position(store, _open(allocation=2_000.0))
-    with pytest.raises(OpenConflict, match="direction"):
-        open_position(store, _open(direction=Direction.SHORT))
-
-
-def test_open_adopts_a_position_a_result_created(store: SqliteStore) -> None:
-    apply_message(store, _fill(1, quantity=2.0), 1)
-    adopted = open_position(store, _open(allocation=500.0))
-    assert adopted.allocation_usd == 500.0
-    assert adopted.size == 2.0
-    assert open_position(store, _open(allocation=500.0)) == adopted
-
-
-def test_list_filters_by_venue_and_book(store: SqliteStore) -> None:
-    apply_message(store, _fill(1, position="a"), 1)
-    apply_message(store, _fill(2, position="b"), 2)
-    assert [s.position_id for s in store.list()] == ["a", "b"]
-    assert [s.position_id for s in store.list(venue="paper", book_id="main")] == ["a", "b"]
-    assert store.list(venue="other") == []
-    assert store.list(book_id="other") == []
-
-
-def test_rebuild_keeps_the_old_file_and_copies_opened_terms(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    old = SqliteStore(path)
-    old.open()
-    open_position(old, _open(allocation=750.0))
-    apply_message(old, _fill(1), 1)
-    old.close()
-    backup = move_aside(path)
-    assert backup is not None
-    assert backup.exists()
-    assert not path.exists()
-    new = SqliteStore(path)
-    new.open()
-    assert copy_registrations(backup, new) == 1
-    state = new.get("p1")
-    assert state is not None
-    assert (state.allocation_usd, state.size, state.results_applied) == (750.0, 0.0, 0)
-    assert new.applied_seq() == 0
-    new.close()
-
-
-def _fail_on(store: SqliteStore, result_id: str) -> None:
-    """Make SQLite itself refuse to store ``result_id`` (a real failure mid-transaction)."""
+    assert (state.size, state.avg_entry_price, state.fees_usd) == (
+        D("0.1"),
+        D("30000.5"),
+        D("0.01"),
+    )
+    assert state.fills_applied == 1
+    assert store.applied_seq("fills") == 2
+    record = store.fill(first.fill_id)
+    assert record is not None
+    assert (record.fills_seq, record.size_after) == (1, D("0.1"))
     db = sqlite3.connect(store.path)
     try:
-        db.executescript(
-            "CREATE TRIGGER refuse BEFORE INSERT ON applied_results "
-            f"WHEN NEW.result_id = '{result_id}' BEGIN SELECT RAISE(ABORT, 'disk says no'); END;"
-        )
+        row = db.execute("SELECT typeof(size), size FROM positions").fetchone()
     finally:
         db.close()
+    assert row == ("text", "0.1")
 
 
-def test_a_batch_applies_in_order_with_the_same_outcomes_as_one_by_one(
-    store: SqliteStore, tmp_path: Path
-) -> None:
-    messages = [
-        (_fill(1, quantity=2.0), 3),
-        (_fill(2, quantity=1.0, price=130.0), 4),
-        (_fill(1, quantity=2.0), 5),  # the same result id again, inside the batch
-        (b'{"schema": "intentbus.result.v1", "result_id": 5}', 6),
-        (_fill(3, quantity=1.0, position="p2"), 7),
-    ]
-    outcomes = apply_messages(store, messages)
-    one_by_one = SqliteStore(tmp_path / "one-by-one.sqlite3")
-    one_by_one.open()
-    try:
-        expected = [apply_message(one_by_one, data, seq) for data, seq in messages]
-        assert outcomes == expected
-        assert [type(o) for o in outcomes] == [Applied, Applied, Duplicate, Rejected, Applied]
-        assert store.list() == one_by_one.list()
-        assert store.applied_seq() == one_by_one.applied_seq() == 7
-    finally:
-        one_by_one.close()
+def test_a_venue_closed_pnl_that_differs_from_the_ledgers_is_noted(store: SqliteStore) -> None:
+    _fill(store, fill(1, size=2.0, price=100.0), 1)
+    agreeing = _fill(store, fill(2, Side.SELL, 1.0, 110.0, closed_pnl=10.0), 2)
+    assert agreeing == Applied(fill(2).fill_id, ())
+    differing = _fill(store, fill(3, Side.SELL, 1.0, 110.0, closed_pnl=9.5), 3)
+    assert differing == Applied(fill(3).fill_id, ("venue closed_pnl 9.5, ledger realized 10.00",))
     state = store.get("p1")
     assert state is not None
-    assert state.size == 3.0
-    assert state.results_applied == 2
-    audit = store.audit("res-2")
-    assert audit is not None
-    assert audit.results_seq == 4
+    assert state.realized_pnl_usd == D(20)
+
+
+def test_a_fill_for_an_unknown_position_or_currency_is_refused(store: SqliteStore) -> None:
+    outcome = _fill(store, fill(1, position="ghost"), 1)
+    assert isinstance(outcome, Rejected)
+    assert (
+        "position ghost (venue paper, book main, symbol BTC), which the ledger does not know"
+        in (outcome.error)
+    )
+    assert "intentbus ledger --rebuild" in outcome.error
+    assert store.get("ghost") is None
+    foreign = _fill(store, fill(2, fee=1.0, fee_currency="HYPE"), 2)
+    assert isinstance(foreign, Rejected)
+    assert "fee currency 'HYPE' is not USD or USDC" in foreign.error
+    other = _fill(store, fill(3, symbol="ETH"), 3)
+    assert isinstance(other, Rejected)
+    assert "symbol 'ETH' but position p1 has 'BTC'" in other.error
+    assert store.applied_seq("fills") == 3
+    assert store.fill(fill(2).fill_id) is None  # a corrected copy is applied later
+    assert _position(store) == (D(0), D(0), Direction.LONG)
+
+
+def test_a_result_waits_for_its_fills_and_then_is_checked(store: SqliteStore) -> None:
+    summary = result(fill_count=2, filled_size=3.0, fees_usd=0.3, last_fill_seq=2)
+    assert _results(store, summary, 1) == Waiting(summary.result_id, 2, 0)
+    assert store.applied_seq("results") == 0
+    assert store.summary(summary.result_id) is None
+    _fill(store, fill(1, size=1.0, fee=0.1), 1)
+    _fill(store, fill(2, size=2.0, price=130.0, fee=0.2), 2)
+    assert isinstance(_results(store, summary, 1), Applied)
+    assert _results(store, summary, 2) == Duplicate(summary.result_id)
+    stored = store.summary(summary.result_id)
+    assert stored is not None
+    assert (stored.fill_count, stored.filled_size, stored.fees_usd) == (2, D(3), D("0.3"))
+    assert not stored.mismatch
+    assert _position(store) == (D(3), D(120), Direction.LONG)
+    state = store.get("p1")
+    assert state is not None
+    assert state.results_applied == 1
+
+
+def test_a_result_disagreeing_with_the_fills_is_flagged_and_a_late_fill_too(
+    store: SqliteStore,
+) -> None:
+    _fill(store, fill(1, size=1.0), 1)
+    summary = result(fill_count=2, filled_size=2.0, last_fill_seq=1)
+    outcome = _results(store, summary, 1)
+    assert isinstance(outcome, Applied)
+    stored = store.summary(summary.result_id)
+    assert stored is not None
+    assert stored.mismatch
+    assert stored.notes == (
+        "fill_count: result says 2, ledger applied 1",
+        "filled_size: result says 2.0, ledger applied 1.0",
+    )
+    clean = result("i2", fill_count=0, last_fill_seq=0)
+    _results(store, clean, 2)
+    assert [s.result_id for s in store.summaries(mismatch_only=True)] == [summary.result_id]
+    _fill(store, fill(2, intent="i2", size=0.5), 2)  # after i2's summary said "no fills"
+    late = store.summary(clean.result_id)
+    assert late is not None
+    assert late.mismatch
+    assert late.notes[-1] == f"fill {fill(2).fill_id} at FILLS seq 2 is after last_fill_seq 0"
+
+
+def test_working_orders_show_open_size_until_the_final_result(store: SqliteStore) -> None:
+    _fill(store, fill(1, intent="i1", size=0.5), 1)  # a fill may come before its update
+    assert isinstance(_results(store, working("i1", size=2.0), 1), Applied)
+    assert _results(store, working("i1", size=2.0), 2) == Duplicate(working("i1").update_id)
+    [order] = store.working_orders("p1")
+    assert (order.size, order.filled, order.open_size) == (D(2), D("0.5"), D("1.5"))
+    _fill(store, fill(2, intent="i1", size=1.0), 2)
+    [order] = store.working_orders()
+    assert order.open_size == D("0.5")
+    _results(store, result("i1", fill_count=2, filled_size=1.5, last_fill_seq=2), 3)
+    assert store.working_orders() == []
+    late_update = _results(store, working("i1"), 4)
+    assert isinstance(late_update, Applied)
+    assert store.working_orders() == []
+    ghost = _results(store, working("i9", position="ghost"), 5)
+    assert isinstance(ghost, Rejected)
+    assert "position ghost, which the ledger does not know" in ghost.error
+
+
+def test_an_exit_of_a_flat_position_closes_it_and_frees_the_symbol(store: SqliteStore) -> None:
+    _fill(store, fill(1, size=1.0), 1)
+    _results(store, result("i1", fill_count=1, filled_size=1.0, last_fill_seq=1), 1)
+    with pytest.raises(SymbolTaken) as taken:
+        open_position(store, open_request("p2"))
+    assert str(taken.value) == (
+        "cannot open position p2: position p1 is already open on venue paper, book main, "
+        "symbol BTC (one open position per venue, book and symbol; exit p1 first)"
+    )
+    _results(store, working("i2", Side.SELL, 1.0), 2)
+    _fill(store, fill(2, Side.SELL, 1.0, 110.0, intent="i2"), 2)
+    exit_result = result(
+        "i2", action=ActionType.EXIT, side=Side.SELL, fill_count=1, filled_size=1.0,
+        last_fill_seq=2,
+    )  # fmt: skip
+    _results(store, exit_result, 3)
+    state = store.get("p1")
+    assert state is not None
+    assert state.closed
+    assert state.realized_pnl_usd == D(10)
+    stored = store.summary(exit_result.result_id)
+    assert stored is not None
+    assert stored.closes
+    second = open_position(store, open_request("p2"))
+    assert not second.closed
+    assert open_position(store, open_request("p1")) == state  # same terms: a no-op
+    with pytest.raises(OpenConflict, match=r"allocation_usd is 1000\.0, requested 5\.0"):
+        open_position(store, open_request("p1", allocation=5.0))
+
+
+def test_a_flat_position_never_exited_still_holds_its_symbol(store: SqliteStore) -> None:
+    _fill(store, fill(1, size=1.0), 1)
+    _fill(store, fill(2, Side.SELL, size=1.0, intent="i2"), 2)
+    _results(store, result("i2", action=ActionType.TRIM, fill_count=1, filled_size=1.0,
+                           last_fill_seq=2), 1)  # fmt: skip
+    assert _position(store)[0] == 0
+    with pytest.raises(SymbolTaken):
+        open_position(store, open_request("p2"))
+    skipped = result("i3", action=ActionType.EXIT, status=ExecutionStatus.SKIPPED, side=None)
+    _results(store, skipped, 2)  # nothing to close: flat as of the last result's fills
+    state = store.get("p1")
+    assert state is not None
+    assert state.closed
+
+
+def test_an_exit_with_a_working_order_or_not_flat_does_not_close(store: SqliteStore) -> None:
+    _fill(store, fill(1, size=2.0), 1)
+    _results(store, result("i1", fill_count=1, filled_size=2.0, last_fill_seq=1), 1)
+    cancelled = result("i2", action=ActionType.EXIT, status=ExecutionStatus.CANCELLED)
+    _results(store, cancelled, 2)
+    state = store.get("p1")
+    assert state is not None
+    assert not state.closed  # still 2 as of the last result's fills
+    _fill(store, fill(2, Side.SELL, 2.0, intent="i3"), 2)
+    _results(store, working("i4", size=1.0), 3)
+    exit_result = result("i3", action=ActionType.EXIT, fill_count=1, filled_size=2.0,
+                         last_fill_seq=2)  # fmt: skip
+    _results(store, exit_result, 4)
+    state = store.get("p1")
+    assert state is not None
+    assert not state.closed  # i4 is still working
+
+
+def _run(s: SqliteStore, steps: list[tuple[ApplyOne, msgspec.Struct, int]]) -> None:
+    for apply, message, seq in steps:
+        outcome = apply_message(s, apply, encode(message), seq)
+        assert not isinstance(outcome, Waiting | Rejected), outcome
+
+
+def test_closing_is_judged_at_the_results_fills_not_at_how_far_fills_got(tmp_path: Path) -> None:
+    exit_result = result("i1", action=ActionType.EXIT, side=Side.SELL, fill_count=1,
+                         filled_size=1.0, last_fill_seq=2)  # fmt: skip
+    fills: list[tuple[ApplyOne, msgspec.Struct, int]] = [
+        (apply_fill_message, fill(1, size=1.0, intent="i0"), 1),
+        (apply_fill_message, fill(2, Side.SELL, 1.0, intent="i1"), 2),
+        (apply_fill_message, fill(3, size=1.0, intent="stray"), 3),
+    ]
+    results: list[tuple[ApplyOne, msgspec.Struct, int]] = [(apply_results_message, exit_result, 1)]
+    views = []
+    for n, order in enumerate((fills[:2] + results + fills[2:], fills + results)):
+        s = SqliteStore(tmp_path / f"{n}.sqlite3")
+        s.open()
+        open_position(s, open_request())
+        _run(s, order)
+        [position] = s.list()
+        [summary] = s.summaries()
+        views.append((replace(position, opened_at=None, updated_at=None), summary.closes))
+        s.close()
+    live, rebuilt = views
+    assert live == rebuilt
+    assert live[0].closed
+    assert live[0].size == 1  # the stray fill after the close: applied and noted
+    assert live[1]
+
+
+def test_a_batch_applies_in_order_and_stops_at_a_waiting_result(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    _fill(store, fill(1, size=1.0), 1)
+    messages = [
+        (encode(working("i1")), 1),
+        (encode(working("i1")), 2),
+        (b'{"schema": "intentbus.result.v2", "result_id": 5}', 3),
+        (encode(result("i1", fill_count=1, filled_size=1.0, last_fill_seq=1)), 4),
+        (encode(result("i2", fill_count=1, filled_size=1.0, last_fill_seq=7)), 5),
+        (encode(result("i3")), 6),
+    ]
+    outcomes = apply_messages(store, apply_results_message, messages)
+    assert [type(o) for o in outcomes] == [Applied, Duplicate, Rejected, Applied, Waiting]
+    assert store.applied_seq("results") == 4
+    assert store.summary(result("i3").result_id) is None
 
 
 def test_a_store_failure_in_a_batch_applies_nothing_of_it(store: SqliteStore) -> None:
-    apply_message(store, _fill(1), 1)
-    _fail_on(store, "res-3")
+    _fill(store, fill(1), 1)
+    db = sqlite3.connect(store.path)
+    try:
+        db.executescript(
+            "CREATE TRIGGER refuse BEFORE INSERT ON applied_fills "
+            f"WHEN NEW.fill_id = '{fill(3).fill_id}' "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END;"
+        )
+    finally:
+        db.close()
+    batch = [(encode(fill(n)), n) for n in (2, 3, 4)]
     with pytest.raises(sqlite3.IntegrityError, match="disk says no"):
-        apply_messages(store, [(_fill(2), 2), (_fill(3), 3), (_fill(4), 4)])
-    assert store.audit("res-2") is None
-    assert store.applied_seq() == 1
-    state = store.get("p1")
-    assert state is not None
-    assert state.results_applied == 1
-    assert isinstance(apply_message(store, _fill(2), 2), Applied)  # the store still works
+        apply_messages(store, apply_fill_message, batch)
+    assert store.fill(fill(2).fill_id) is None
+    assert store.applied_seq("fills") == 1
+    assert _position(store)[0] == 1

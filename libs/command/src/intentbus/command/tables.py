@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.table import Table
+from rich.text import Text
 
 from intentbus.schemas import Position
 
@@ -22,35 +23,34 @@ def new_table(title: str, columns: tuple[str, ...], numeric: frozenset[str]) -> 
     return table
 
 
+POSITION_COLUMNS = (
+    "position", "venue/book", "symbol", "state", "dir", "alloc $", "size", "working",
+    "avg entry", "rPnL $", "fees $", "fills", "results",
+)  # fmt: skip
+POSITION_NUMERIC = frozenset(
+    {"alloc $", "size", "working", "avg entry", "rPnL $", "fees $", "fills", "results"}
+)
+
+
 def positions_table(positions: Iterable[Position], title: str = "Positions") -> Table:
-    """Tabulate positions."""
-    table = new_table(
-        title,
-        (
-            "position",
-            "venue/book",
-            "symbol",
-            "dir",
-            "alloc $",
-            "size",
-            "avg entry",
-            "rPnL $",
-            "fees $",
-            "results",
-        ),
-        frozenset({"alloc $", "size", "avg entry", "rPnL $", "fees $", "results"}),
-    )
+    """Tabulate positions; ``working`` is the open size of working orders (and how many)."""
+    table = new_table(title, POSITION_COLUMNS, POSITION_NUMERIC)
     for p in positions:
+        working = f"{num(p.working_size)} ({p.working_orders})" if p.working_orders else ""
         table.add_row(
             p.position_id,
             f"{p.venue}/{p.book_id}",
             p.token_contract,
+            Text("closed", style="dim") if p.closed else Text("open", style="green"),
             p.direction.value,
             f"{p.allocation_usd:,.0f}",
             num(p.size),
+            working,
             num(p.avg_entry_price),
             f"{p.realized_pnl_usd:,.2f}",
-            f"{p.fees_usd:,.2f}",
+            f"{p.fees_usd:,.4g}",
+            str(p.fills_applied),
             str(p.results_applied),
+            style="dim" if p.closed else None,
         )
     return table

@@ -1,108 +1,113 @@
-"""Pure position accounting: how one execution result changes one position.
+"""Pure position accounting in ``Decimal``: how one fill changes one position.
 
-Nothing here does I/O, so the same result applied to the same state always gives the
-same new state; that is what makes re-reading the ``RESULTS`` stream rebuild the ledger.
+Nothing here does I/O, so the same fills applied to the same state in the same order
+always give the same state; that is what makes re-reading ``FILLS`` rebuild the ledger.
+Wire floats become decimals through their shortest ``repr`` (``0.1`` -> ``Decimal('0.1')``),
+so summing many small fills never drifts the way float sums do. Every operation runs in
+:data:`ACCOUNTING` (40 significant digits, half-even), fixed so results never depend on a
+caller's decimal context.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 
-from intentbus.schemas import Direction, ExecutionResult, ExecutionStatus, Position, Side
+from intentbus.schemas import Direction, Side
 
-FLAT_EPSILON = 1e-12
-FILLING_STATUSES = frozenset({ExecutionStatus.SUCCESS, ExecutionStatus.PARTIAL})
+ACCOUNTING = Context(
+    prec=40, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+ZERO = Decimal(0)
+USD_CURRENCIES = frozenset({"USD", "USDC"})
 
-ORIGIN_OPENED = "opened"
-ORIGIN_IMPLICIT = "implicit"
-
-NOTE_IMPLICIT_OPEN = "implicit_open"
-NOTE_CLAMPED = "clamped"
+NOTE_FLIPPED = "flipped"
 
 
 class InvalidFill(ValueError):
-    """Raise when a result reports a fill the ledger cannot account for."""
+    """Raise when a fill cannot be accounted for (bad amount, fee currency, other symbol)."""
+
+
+def dec(value: float | int | str | Decimal) -> Decimal:
+    """Return the exact decimal of a wire number (a float by its shortest repr)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidFill(f"{value!r} is not a finite number")
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def fee_in_usd(fee: float, currency: str) -> Decimal:
+    """Return a fee in USD; USD and USDC count as USD, anything else is refused."""
+    if currency.upper() not in USD_CURRENCIES:
+        raise InvalidFill(
+            f"fee currency {currency!r} is not USD or USDC: the ledger keeps fees in USD only "
+            "and cannot convert it"
+        )
+    return dec(fee)
 
 
 @dataclass(frozen=True, kw_only=True)
 class PositionState:
-    """Hold the ledger's stored state of one position."""
+    """Hold the ledger's stored state of one position.
+
+    ``direction`` is where the position points now (a fill through zero flips it);
+    ``opened_direction`` is the direction it was opened with (a term of the open).
+    ``results_fill_seq`` is the highest ``last_fill_seq`` of the position's final results
+    applied so far: the ``FILLS`` point a result without fills is judged at.
+    ``closed_fills_seq`` is the ``FILLS`` point the position was judged flat and closed at.
+    """
 
     position_id: str
     venue: str
     book_id: str
     token_contract: str
     direction: Direction
-    allocation_usd: float = 0.0
-    size: float = 0.0
-    avg_entry_price: float = 0.0
-    realized_pnl_usd: float = 0.0
-    fees_usd: float = 0.0
+    opened_direction: Direction
+    allocation_usd: Decimal
+    size: Decimal = ZERO
+    avg_entry_price: Decimal = ZERO
+    realized_pnl_usd: Decimal = ZERO
+    fees_usd: Decimal = ZERO
+    fills_applied: int = 0
     results_applied: int = 0
+    results_fill_seq: int = 0
+    closed: bool = False
+    closed_at: datetime | None = None
+    closed_fills_seq: int = 0
     updated_at: datetime | None = None
-    origin: str = ORIGIN_OPENED
     opened_at: datetime | None = None
 
-    def to_position(self, results_seq: int) -> Position:
-        """Return the contract view of this state as of ``results_seq``."""
-        return Position(
-            position_id=self.position_id,
-            venue=self.venue,
-            book_id=self.book_id,
-            token_contract=self.token_contract,
-            direction=self.direction,
-            allocation_usd=self.allocation_usd,
-            size=self.size,
-            avg_entry_price=self.avg_entry_price,
-            realized_pnl_usd=self.realized_pnl_usd,
-            fees_usd=self.fees_usd,
-            results_applied=self.results_applied,
-            results_seq=results_seq,
-            updated_at=self.updated_at,
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class Fill:
-    """Say what was traded: side, absolute quantity and price."""
+class Trade:
+    """Say what one fill traded: side, absolute size, price and fee in USD (rebate < 0)."""
 
     side: Side
-    quantity: float
-    price: float
+    size: Decimal
+    price: Decimal
+    fee_usd: Decimal = ZERO
 
 
 @dataclass(frozen=True, kw_only=True)
-class Change:
-    """Give the outcome of one result: the state to store (if any) and audit notes."""
+class TradeEffect:
+    """Give the state after a trade, the PnL it realized and its audit notes."""
 
-    state: PositionState | None
+    state: PositionState
+    realized_usd: Decimal
     notes: tuple[str, ...] = ()
-
-
-def fill_of(result: ExecutionResult) -> Fill | None:
-    """Return the fill a result reports, ``None`` when it traded nothing.
-
-    Raise :class:`InvalidFill` when the fill is inconsistent (both sides traded, a side
-    that contradicts the tokens, or no positive price).
-    """
-    if result.status not in FILLING_STATUSES:
-        return None
-    bought = result.tokens_bought or 0.0
-    sold = result.tokens_sold or 0.0
-    if bought > 0.0 and sold > 0.0:
-        raise InvalidFill(f"result {result.result_id} reports both tokens_bought and tokens_sold")
-    if bought <= 0.0 and sold <= 0.0:
-        return None
-    side = Side.BUY if bought > 0.0 else Side.SELL
-    if result.side is not None and result.side != side:
-        raise InvalidFill(
-            f"result {result.result_id} has side {result.side.value} but reports "
-            f"{'tokens_bought' if side is Side.BUY else 'tokens_sold'}"
-        )
-    if result.price is None or result.price <= 0.0:
-        raise InvalidFill(f"result {result.result_id} reports a fill without a positive price")
-    return Fill(side=side, quantity=bought + sold, price=result.price)
 
 
 def increases(direction: Direction, side: Side) -> bool:
@@ -110,80 +115,64 @@ def increases(direction: Direction, side: Side) -> bool:
     return (direction is Direction.LONG) == (side is Side.BUY)
 
 
-def apply_fill(state: PositionState, fill: Fill) -> tuple[PositionState, tuple[str, ...]]:
-    """Return the state after ``fill`` and the audit notes it produced."""
-    if increases(state.direction, fill.side):
-        size = state.size + fill.quantity
-        avg = (state.avg_entry_price * state.size + fill.price * fill.quantity) / size
-        return replace(state, size=size, avg_entry_price=avg), ()
-    quantity = fill.quantity
-    notes: tuple[str, ...] = ()
-    if quantity > state.size:
-        notes = (f"{NOTE_CLAMPED}: reduce {quantity!r} > size {state.size!r}",)
-        quantity = state.size
-    per_unit = fill.price - state.avg_entry_price
-    if state.direction is Direction.SHORT:
-        per_unit = -per_unit
-    size = state.size - quantity
-    avg = state.avg_entry_price
-    if size < FLAT_EPSILON:
-        size, avg = 0.0, 0.0
-    new_state = replace(
-        state,
-        size=size,
-        avg_entry_price=avg,
-        realized_pnl_usd=state.realized_pnl_usd + per_unit * quantity,
-    )
-    return new_state, notes
+def apply_trade(state: PositionState, trade: Trade) -> TradeEffect:
+    """Return the state after ``trade``.
+
+    A trade with the direction grows the position and averages the entry by size. A
+    trade against it realizes ``(price - entry) * size`` (inverted for a short) on the
+    part it closes; what goes beyond the size opens the other direction at the trade's
+    price (a flip). Fees accumulate, a rebate being a negative fee.
+    """
+    if trade.size <= ZERO or trade.price <= ZERO:
+        raise InvalidFill(f"a fill needs a positive size and price, got {trade}")
+    with localcontext(ACCOUNTING):
+        fees = state.fees_usd + trade.fee_usd
+        if increases(state.direction, trade.side):
+            size = state.size + trade.size
+            avg = (state.avg_entry_price * state.size + trade.price * trade.size) / size
+            grown = replace(state, size=size, avg_entry_price=avg, fees_usd=fees)
+            return TradeEffect(state=grown, realized_usd=ZERO)
+        closing = min(trade.size, state.size)
+        per_unit = trade.price - state.avg_entry_price
+        if state.direction is Direction.SHORT:
+            per_unit = -per_unit
+        realized = per_unit * closing
+        rest = trade.size - closing
+        pnl = state.realized_pnl_usd + realized
+        if rest > ZERO:
+            flipped = replace(
+                state,
+                direction=Direction.SHORT if state.direction is Direction.LONG else Direction.LONG,
+                size=rest,
+                avg_entry_price=trade.price,
+                realized_pnl_usd=pnl,
+                fees_usd=fees,
+            )
+            note = f"{NOTE_FLIPPED}: {state.direction.value} {state.size} -> {flipped.direction}"
+            return TradeEffect(state=flipped, realized_usd=realized, notes=(note,))
+        size = state.size - closing
+        avg = state.avg_entry_price if size > ZERO else ZERO
+        reduced = replace(
+            state, size=size, avg_entry_price=avg, realized_pnl_usd=pnl, fees_usd=fees
+        )
+        return TradeEffect(state=reduced, realized_usd=realized)
 
 
-def check_identity(state: PositionState, result: ExecutionResult) -> None:
-    """Raise :class:`InvalidFill` when a result names another venue, book or symbol."""
+def check_identity(
+    state: PositionState, what: str, venue: str, book_id: str, token_contract: str
+) -> None:
+    """Raise :class:`InvalidFill` when a message names another venue, book or symbol."""
     for field, ours, theirs in (
-        ("venue", state.venue, result.venue),
-        ("book_id", state.book_id, result.book_id),
-        ("token_contract", state.token_contract, result.token_contract),
+        ("venue", state.venue, venue),
+        ("book_id", state.book_id, book_id),
+        ("symbol", state.token_contract, token_contract),
     ):
         if ours != theirs:
             raise InvalidFill(
-                f"result {result.result_id} has {field} {theirs!r} but position "
-                f"{state.position_id} has {ours!r}"
+                f"{what} has {field} {theirs!r} but position {state.position_id} has {ours!r}"
             )
 
 
-def apply_result(current: PositionState | None, result: ExecutionResult) -> Change:
-    """Return how ``result`` changes ``current`` (``None``: the ledger does not know it).
-
-    Fills move size, average entry and realized PnL; fees accumulate whatever the
-    status; results that trade nothing only count. A result for an unknown position that
-    trades or costs fees creates it (allocation 0, direction from the fill).
-    """
-    fill = fill_of(result)
-    fees = result.fees_usd or 0.0
-    notes: tuple[str, ...] = ()
-    state = current
-    if state is None:
-        if fill is None and fees == 0.0:
-            return Change(state=None)
-        direction = Direction.SHORT if fill and fill.side is Side.SELL else Direction.LONG
-        state = PositionState(
-            position_id=result.position_id,
-            venue=result.venue,
-            book_id=result.book_id,
-            token_contract=result.token_contract,
-            direction=direction,
-            origin=ORIGIN_IMPLICIT,
-        )
-        notes = (NOTE_IMPLICIT_OPEN,)
-    else:
-        check_identity(state, result)
-    if fill is not None:
-        state, fill_notes = apply_fill(state, fill)
-        notes += fill_notes
-    state = replace(
-        state,
-        fees_usd=state.fees_usd + fees,
-        results_applied=state.results_applied + 1,
-        updated_at=result.created_at,
-    )
-    return Change(state=state, notes=notes)
+def later(current: datetime | None, candidate: datetime) -> datetime:
+    """Return the later time (order-independent, so two streams give one answer)."""
+    return candidate if current is None or candidate > current else current

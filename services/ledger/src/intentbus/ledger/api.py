@@ -1,6 +1,7 @@
 """Answers of the position request/reply API: ``get``, ``list`` and ``open``.
 
-Every answer is a :class:`PositionReply`; a bad request or a failure becomes
+Every answer is a :class:`PositionReply` carrying the ``RESULTS`` and ``FILLS``
+sequences the ledger had applied; a bad request or a failure becomes
 ``PositionReply(error=...)``, never an exception escaping to the subscription.
 """
 
@@ -8,12 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 import msgspec
 
-from intentbus.ledger.applier import OpenConflict, open_position
-from intentbus.ledger.storage import LedgerStore
-from intentbus.schemas import ListPositions, OpenPosition, PositionQuery, PositionReply, decoder
+from intentbus.ledger.accounting import ZERO, PositionState
+from intentbus.ledger.opening import OpenConflict, open_position
+from intentbus.ledger.storage import LedgerStore, WorkingOrder
+from intentbus.schemas import (
+    ListPositions,
+    OpenPosition,
+    Position,
+    PositionQuery,
+    PositionReply,
+    decoder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +31,7 @@ MAX_WAIT_MS = 30_000
 
 
 class AppliedProgress:
-    """Track the last handled ``RESULTS`` sequence and wake those waiting for one."""
+    """Track the last handled sequence of one stream and wake those waiting for one."""
 
     def __init__(self, seq: int = 0) -> None:
         self._seq = seq
@@ -31,6 +41,10 @@ class AppliedProgress:
     def seq(self) -> int:
         """Return the last handled sequence."""
         return self._seq
+
+    def start_at(self, seq: int) -> None:
+        """Set the sequence the store had handled at start (before anyone waits)."""
+        self._seq = seq
 
     async def advance(self, seq: int) -> None:
         """Record that everything up to ``seq`` is handled and wake the waiters."""
@@ -51,12 +65,42 @@ class AppliedProgress:
         return True
 
 
+def to_position(
+    state: PositionState, working: Iterable[WorkingOrder], results_seq: int, fills_seq: int
+) -> Position:
+    """Return the contract view (floats) of a position and its working orders."""
+    orders = list(working)
+    return Position(
+        position_id=state.position_id,
+        venue=state.venue,
+        book_id=state.book_id,
+        token_contract=state.token_contract,
+        direction=state.direction,
+        allocation_usd=float(state.allocation_usd),
+        size=float(state.size),
+        avg_entry_price=float(state.avg_entry_price),
+        realized_pnl_usd=float(state.realized_pnl_usd),
+        fees_usd=float(state.fees_usd),
+        results_applied=state.results_applied,
+        results_seq=results_seq,
+        updated_at=state.updated_at,
+        fills_applied=state.fills_applied,
+        fills_seq=fills_seq,
+        working_size=float(sum((order.open_size for order in orders), ZERO)),
+        working_orders=len(orders),
+        closed=state.closed,
+    )
+
+
 class PositionApi:
     """Answer position requests from the store."""
 
-    def __init__(self, store: LedgerStore, progress: AppliedProgress) -> None:
+    def __init__(
+        self, store: LedgerStore, results: AppliedProgress, fills: AppliedProgress
+    ) -> None:
         self._store = store
-        self._progress = progress
+        self._results = results
+        self._fills = fills
         self._query = decoder(PositionQuery)
         self._list = decoder(ListPositions)
         self._open = decoder(OpenPosition)
@@ -78,22 +122,40 @@ class PositionApi:
             return self._error(f"ledger failed to answer {operation}: {exc!r}")
 
     async def get(self, query: PositionQuery) -> PositionReply:
-        """Return one position once results up to ``min_results_seq`` are applied."""
-        wait_s = min(max(query.wait_ms, 0), MAX_WAIT_MS) / 1000.0
-        if not await self._progress.reached(query.min_results_seq, wait_s):
-            return self._error(
-                f"ledger behind: applied {self._progress.seq} < wanted {query.min_results_seq}"
-            )
-        seq = self._progress.seq
+        """Return one position once ``RESULTS`` and ``FILLS`` are applied up to the query's seqs."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(max(query.wait_ms, 0), MAX_WAIT_MS) / 1000.0
+        for name, progress, wanted in (
+            ("results", self._results, query.min_results_seq),
+            ("fills", self._fills, query.min_fills_seq),
+        ):
+            if not await progress.reached(wanted, deadline - loop.time()):
+                return self._error(
+                    f"ledger behind: {name} applied {progress.seq} < wanted {wanted}"
+                )
+        results_seq, fills_seq = self._results.seq, self._fills.seq
         state = self._store.get(query.position_id)
-        positions = () if state is None else (state.to_position(seq),)
-        return PositionReply(positions=positions, results_seq=seq)
+        positions: tuple[Position, ...] = ()
+        if state is not None:
+            working = self._store.working_orders(state.position_id)
+            positions = (to_position(state, working, results_seq, fills_seq),)
+        return PositionReply(positions=positions, results_seq=results_seq, fills_seq=fills_seq)
 
     def list(self, query: ListPositions) -> PositionReply:
         """Return every position of the venue and/or book asked for."""
-        seq = self._progress.seq
+        results_seq, fills_seq = self._results.seq, self._fills.seq
         states = self._store.list(query.venue, query.book_id)
-        return PositionReply(positions=tuple(s.to_position(seq) for s in states), results_seq=seq)
+        working: dict[str, list[WorkingOrder]] = {}
+        for order in self._store.working_orders():
+            working.setdefault(order.position_id, []).append(order)
+        return PositionReply(
+            positions=tuple(
+                to_position(s, working.get(s.position_id, ()), results_seq, fills_seq)
+                for s in states
+            ),
+            results_seq=results_seq,
+            fills_seq=fills_seq,
+        )
 
     def open(self, request: OpenPosition) -> PositionReply:
         """Open a position, or return it when it is already open with the same terms."""
@@ -101,8 +163,15 @@ class PositionApi:
             state = open_position(self._store, request)
         except OpenConflict as exc:
             return self._error(str(exc))
-        seq = self._progress.seq
-        return PositionReply(positions=(state.to_position(seq),), results_seq=seq)
+        results_seq, fills_seq = self._results.seq, self._fills.seq
+        working = self._store.working_orders(state.position_id)
+        return PositionReply(
+            positions=(to_position(state, working, results_seq, fills_seq),),
+            results_seq=results_seq,
+            fills_seq=fills_seq,
+        )
 
     def _error(self, message: str) -> PositionReply:
-        return PositionReply(error=message, results_seq=self._progress.seq)
+        return PositionReply(
+            error=message, results_seq=self._results.seq, fills_seq=self._fills.seq
+        )

@@ -27,6 +27,8 @@ from intentbus.bus import (
 from intentbus.command.common import NamespaceOption, NatsUrlOption, bus_session, console, fail, run
 from intentbus.command.tables import positions_table
 from intentbus.ledger.service import DEFAULT_DURABLE, LedgerConfigError, LedgerHalted, LedgerService
+from intentbus.ledger.sqlite_store import SqliteStore
+from intentbus.ledger.table import checks_table
 from intentbus.schemas import Direction, OpenPosition, Position, validated
 
 T = TypeVar("T")
@@ -46,14 +48,15 @@ def ledger(
         typer.Option("--db", envvar="INTENTBUS_LEDGER_DB", help="SQLite database file."),
     ] = Path(DEFAULT_DB),
     durable: Annotated[
-        str, typer.Option(help="Durable consumer name on the RESULTS stream.")
+        str,
+        typer.Option(help="Durable consumer name on RESULTS (<name>-fills on FILLS)."),
     ] = DEFAULT_DURABLE,
     rebuild: Annotated[
         bool,
         typer.Option(
             "--rebuild",
             help="Keep the old db aside (<db>.pre-rebuild-<time>), start a new one with the "
-            "opened positions' terms, and re-apply every result from stream sequence 1.",
+            "opened positions' terms, and re-apply every fill and result from sequence 1.",
         ),
     ] = False,
     nats_url: NatsUrlOption = None,
@@ -89,8 +92,9 @@ async def _run_ledger(service: LedgerService) -> None:
         await service.stop()
         raise fail(f"ledger could not start: {exc!r}", code=1) from None
     console.print(
-        f"ledger: db {service.db_path}, durable {service.spec.durable}, "
-        f"applied up to seq {service.progress.seq}"
+        f"ledger: db {service.db_path}, durable {service.results.spec.durable}, "
+        f"applied RESULTS up to seq {service.results.progress.seq}, "
+        f"FILLS up to seq {service.fills.progress.seq}"
     )
     try:
         await service.run(stop)
@@ -193,7 +197,34 @@ async def _ask(
         raise fail(f"cannot reach NATS: {exc}", code=1) from None
 
 
+def ledger_check(
+    db: Annotated[
+        Path,
+        typer.Option("--db", envvar="INTENTBUS_LEDGER_DB", help="SQLite database file."),
+    ] = Path(DEFAULT_DB),
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every final result, not only mismatches.")
+    ] = False,
+) -> None:
+    """Show final results that disagree with the fills the ledger applied (exit 1 if any)."""
+    store = SqliteStore(db, read_only=True)
+    try:
+        store.open()
+    except (LedgerConfigError, OSError) as exc:
+        raise fail(f"cannot read {db}: {exc}", code=1) from None
+    try:
+        summaries = store.summaries(mismatch_only=not show_all)
+        mismatches = len([s for s in summaries if s.mismatch])
+    finally:
+        store.close()
+    console.print(checks_table(summaries, title="Results" if show_all else "Mismatches"))
+    console.print(f"{mismatches} result(s) disagree with their fills")
+    if mismatches:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``ledger`` and ``positions``."""
+    """Add ``ledger``, ``ledger-check`` and ``positions``."""
     app.command("ledger")(ledger)
+    app.command("ledger-check")(ledger_check)
     app.add_typer(positions_app, name="positions")

@@ -2,10 +2,11 @@
 
 ``intentbus ledger --rebuild`` never deletes anything: the old file (with its ``-wal``
 and ``-shm`` companions) is renamed ``<db>.pre-rebuild-<UTC time>``, a new empty
-database is created, the positions that were *opened* (their terms only: venue, book,
-symbol, direction, allocation) are copied from the old file because opens are not in
-the ``RESULTS`` stream, and the durable consumer is recreated from sequence 1, so
-every result still in the stream is applied again in stream order.
+database is created, the positions that were *opened* are copied from the old file
+(their terms, and whether they were closed: opens are not in any stream, and closing
+results may have aged out), and both durables are recreated from sequence 1, so every
+fill and result still in ``FILLS`` and ``RESULTS`` is applied again in stream order.
+An old file of schema 1 (result-driven) is read the same way.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from intentbus.ledger.accounting import PositionState
-from intentbus.ledger.sqlite_store import SqliteStore
-from intentbus.ledger.storage import LedgerStore, opened_positions
+from intentbus.ledger.sqlite_schema import read_registrations
+from intentbus.ledger.storage import LedgerConfigError, LedgerStore
 
 COMPANIONS = ("", "-wal", "-shm")
 
@@ -33,30 +33,23 @@ def move_aside(path: Path, now: datetime | None = None) -> Path | None:
     return backup
 
 
-def registration_of(state: PositionState) -> PositionState:
-    """Return the position as it was just after it was opened, before any result."""
-    return PositionState(
-        position_id=state.position_id,
-        venue=state.venue,
-        book_id=state.book_id,
-        token_contract=state.token_contract,
-        direction=state.direction,
-        allocation_usd=state.allocation_usd,
-        updated_at=state.opened_at,
-        origin=state.origin,
-        opened_at=state.opened_at,
-    )
-
-
 def copy_registrations(source: Path, target: LedgerStore) -> int:
-    """Copy every opened position's terms from the database at ``source``; return how many."""
-    old = SqliteStore(source)
-    old.open()
-    try:
-        registrations = [registration_of(state) for state in opened_positions(old)]
-    finally:
-        old.close()
+    """Copy every opened position's terms from the database at ``source``; return how many.
+
+    Raise :class:`LedgerConfigError` when two of them are open on one venue, book and
+    symbol (schema 1 allowed it; schema 2 keeps one open position per symbol and book).
+    """
+    registrations = read_registrations(source)
     with target.transaction() as tx:
         for state in registrations:
+            if not state.closed:
+                first = tx.open_on(state.venue, state.book_id, state.token_contract)
+                if first is not None:
+                    raise LedgerConfigError(
+                        f"cannot rebuild from {source}: positions {first.position_id} and "
+                        f"{state.position_id} are both open on venue {state.venue}, book "
+                        f"{state.book_id}, symbol {state.token_contract}; the ledger keeps one "
+                        "open position per venue, book and symbol"
+                    )
             tx.save(state)
     return len(registrations)

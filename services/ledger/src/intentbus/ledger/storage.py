@@ -1,58 +1,153 @@
 """The ledger's storage interface; SQLite implements it, PostgreSQL can later.
 
 Every change goes through :meth:`LedgerStore.transaction`: what a transaction does is
-committed all together when its block ends normally, or not at all.
+committed all together when its block ends normally, or not at all. Amounts are
+``Decimal`` and must be stored exactly (SQLite: TEXT).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from decimal import Decimal
+from typing import Literal, Protocol
 
-from intentbus.ledger.accounting import ORIGIN_OPENED, PositionState
+from intentbus.ledger.accounting import ZERO, PositionState
+from intentbus.schemas import Direction, Side
+
+StreamKind = Literal["results", "fills"]
+
+
+class LedgerConfigError(RuntimeError):
+    """Raise when the database does not belong to this topology or this ledger version."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class AuditRecord:
-    """Record one result the ledger has taken into account."""
+class FillRecord:
+    """Record one applied fill: what it changed, and the position's size right after it."""
+
+    fill_id: str
+    fills_seq: int
+    position_id: str
+    intent_id: str
+    side: Side
+    size: Decimal
+    price: Decimal
+    fee_usd: Decimal
+    realized_pnl_usd: Decimal
+    size_after: Decimal
+    direction_after: Direction
+    applied_at: datetime
+    notes: tuple[str, ...]
+    fill_json: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultSummary:
+    """Store one intent's final result, with the ledger's own totals of its fills.
+
+    ``fill_count``, ``filled_size`` and ``fees_usd`` are what the ledger applied (fills up
+    to ``last_fill_seq``); ``mismatch`` says the result disagrees, ``notes`` says how.
+    ``closes`` says this result closed its position.
+    """
 
     result_id: str
     results_seq: int
     position_id: str
     intent_id: str
+    action: str
     status: str
+    last_fill_seq: int
+    fill_count: int
+    filled_size: Decimal
+    fees_usd: Decimal
+    mismatch: bool
+    closes: bool
     applied_at: datetime
     notes: tuple[str, ...]
     result_json: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class WorkingOrder:
+    """An intent's order live at the venue, from its ``OrderUpdate`` until its final result."""
+
+    intent_id: str
+    position_id: str
+    update_id: str
+    side: Side
+    size: Decimal
+    price: Decimal | None
+    filled: Decimal
+    order_state: str
+    client_order_id: str
+    results_seq: int
+    created_at: datetime
+
+    @property
+    def open_size(self) -> Decimal:
+        """Return the size not filled yet (never below zero)."""
+        return max(ZERO, self.size - self.filled)
+
+
 class LedgerTransaction(Protocol):
     """Read and change the ledger inside one atomic transaction."""
 
-    def is_applied(self, result_id: str) -> bool:
-        """Say whether ``result_id`` was already applied."""
+    def applied_seq(self, stream: StreamKind) -> int:
+        """Return the last handled sequence of ``stream`` as committed (0: none)."""
+
+    def advance_seq(self, stream: StreamKind, seq: int) -> None:
+        """Raise the last handled sequence of ``stream`` to ``seq`` (never lower it)."""
 
     def load(self, position_id: str) -> PositionState | None:
         """Return a position (locked for this transaction where the store can lock)."""
 
     def save(self, state: PositionState) -> None:
-        """Insert or replace a position."""
+        """Insert or update a position (never replacing another one)."""
 
-    def record(self, audit: AuditRecord) -> None:
-        """Store an applied result's id and audit row."""
+    def open_on(self, venue: str, book_id: str, token_contract: str) -> PositionState | None:
+        """Return the position open (not closed) on this venue, book and symbol, if any."""
 
-    def advance_seq(self, seq: int) -> None:
-        """Raise the last handled ``RESULTS`` sequence to ``seq`` (never lower it)."""
+    def fill(self, fill_id: str) -> FillRecord | None:
+        """Return an applied fill."""
+
+    def record_fill(self, record: FillRecord) -> None:
+        """Store an applied fill (a second record of one fill id fails)."""
+
+    def fills_of_intent(self, intent_id: str) -> list[FillRecord]:
+        """Return the applied fills of an intent, in ``FILLS`` order."""
+
+    def size_as_of(self, position_id: str, fills_seq: int) -> Decimal:
+        """Return the position's size right after its last fill at or before ``fills_seq``."""
+
+    def summary(self, result_id: str) -> ResultSummary | None:
+        """Return a stored final result."""
+
+    def record_summary(self, summary: ResultSummary) -> None:
+        """Store a final result (a second record of one result id fails)."""
+
+    def flag_mismatch(self, result_id: str, problem: str) -> None:
+        """Mark a stored result as disagreeing with the fills, adding ``problem``."""
+
+    def working(self, intent_id: str) -> WorkingOrder | None:
+        """Return an intent's working order."""
+
+    def save_working(self, order: WorkingOrder) -> None:
+        """Insert or replace an intent's working order."""
+
+    def remove_working(self, intent_id: str) -> None:
+        """Forget an intent's working order (if any)."""
+
+    def working_of(self, position_id: str) -> list[WorkingOrder]:
+        """Return a position's working orders."""
 
 
 class LedgerStore(Protocol):
-    """Keep positions, applied result ids and the last handled stream sequence."""
+    """Keep positions, fills, result summaries, working orders and the handled sequences."""
 
     def open(self) -> None:
-        """Open (and create or migrate) the store."""
+        """Open (and create, or refuse with :class:`LedgerConfigError`) the store."""
 
     def close(self) -> None:
         """Release the store."""
@@ -60,17 +155,23 @@ class LedgerStore(Protocol):
     def transaction(self) -> AbstractContextManager[LedgerTransaction]:
         """Return a context running one atomic read-write transaction."""
 
-    def applied_seq(self) -> int:
-        """Return the last handled ``RESULTS`` stream sequence (0: none)."""
+    def applied_seq(self, stream: StreamKind) -> int:
+        """Return the last handled sequence of ``stream`` (0: none)."""
 
     def get(self, position_id: str) -> PositionState | None:
         """Return one position."""
 
-    def list(self, venue: str | None = None, book_id: str | None = None) -> list[PositionState]:
-        """Return the positions, optionally of one venue and/or book, by id."""
+    def working_orders(self, position_id: str | None = None) -> list[WorkingOrder]:
+        """Return the working orders, of one position or all, by position then intent."""
 
-    def audit(self, result_id: str) -> AuditRecord | None:
-        """Return the audit row of an applied result."""
+    def summary(self, result_id: str) -> ResultSummary | None:
+        """Return a stored final result."""
+
+    def summaries(self, *, mismatch_only: bool = False) -> list[ResultSummary]:
+        """Return the stored final results in ``RESULTS`` order."""
+
+    def fill(self, fill_id: str) -> FillRecord | None:
+        """Return an applied fill."""
 
     def meta(self, key: str) -> str | None:
         """Return a metadata value."""
@@ -78,9 +179,5 @@ class LedgerStore(Protocol):
     def set_meta(self, key: str, value: str) -> None:
         """Store a metadata value."""
 
-
-def opened_positions(store: LedgerStore) -> Iterator[PositionState]:
-    """Yield the positions that were opened explicitly (not created by a result)."""
-    for state in store.list():
-        if state.origin == ORIGIN_OPENED:
-            yield state
+    def list(self, venue: str | None = None, book_id: str | None = None) -> list[PositionState]:
+        """Return the positions, optionally of one venue and/or book, by id."""
