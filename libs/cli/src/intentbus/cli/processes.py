@@ -36,6 +36,28 @@ class ServiceProcesses:
         path = self._log_dir / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def kill(self, name: str) -> int:
+        """SIGKILL one child (as a crash would) and return its exit code."""
+        for entry in list(self._children):
+            if entry[0] == name:
+                entry[1].kill()
+                self._children.remove(entry)
+                return entry[1].wait()
+        raise KeyError(f"no child named {name!r}")
+
+    def stop(self, name: str, timeout_s: float = 10.0) -> int:
+        """Stop one child (SIGTERM, then SIGKILL) and return its exit code."""
+        for entry in list(self._children):
+            if entry[0] == name:
+                self._children.remove(entry)
+                entry[1].send_signal(signal.SIGTERM)
+                try:
+                    return entry[1].wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    entry[1].kill()
+                    return entry[1].wait()
+        raise KeyError(f"no child named {name!r}")
+
     def stop_all(self, timeout_s: float = 10.0) -> dict[str, int]:
         """Stop every child (SIGTERM, then SIGKILL) and return their exit codes."""
         for _, child in self._children:

@@ -28,8 +28,15 @@ class ProcessSystem:
         db = self.workdir / f"{name}.sqlite3"
         self.processes.start(name, "ledger", "--db", str(db), *self.common)
 
-    def start_paper_executor(self, name: str = "executor", prices: str = "BTC:65000") -> None:
-        """Start a paper executor process (replicas share the venue's durable consumer)."""
+    def start_paper_venue(
+        self, name: str = "paper-venue", prices: str = "BTC:65000", *options: str
+    ) -> None:
+        """Start the paper venue server process (``intentbus paper-venue``)."""
+        flags = [flag for option in options for flag in ("--option", option)]
         self.processes.start(
-            name, "executor", "--venue", "paper", "--option", f"prices={prices}", *self.common
+            name, "paper-venue", "--option", f"prices={prices}", *flags, *self.common
         )
+
+    def start_paper_executor(self, name: str = "executor") -> None:
+        """Start a paper executor process (replicas split the venue's intent partitions)."""
+        self.processes.start(name, "executor", "--venue", "paper", *self.common)
