@@ -1,0 +1,226 @@
+"""PaperVenueServer: a simulated venue that owns accounts and orders, served over NATS.
+
+One server per venue name (a KV lease). It follows the venue's marks, rests and fills
+orders (:mod:`intentbus.venues.paper.matching`), answers requests on
+``<ns>.venue.paper.<name>.api.<op>`` (:mod:`intentbus.venues.paper.api`) and sends live
+events on ``<ns>.venue.paper.<name>.events.<account>``. Every change is stored in the
+journal before the request is answered and before its events go out; a restart
+replays the journal, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+
+from intentbus.bus import Topology
+from intentbus.schemas import Mark
+from intentbus.venues.paper.api import ApiHandler, Unavailable
+from intentbus.venues.paper.config import PaperConfig
+from intentbus.venues.paper.journal import Journal, JournalConflict
+from intentbus.venues.paper.lease import LeaseLost, VenueLease
+from intentbus.venues.paper.marks import MarkBook
+from intentbus.venues.paper.matching import Matcher
+from intentbus.venues.paper.protocol import PaperEvent, PaperSubjects
+from intentbus.venues.paper.records import VenueState
+from intentbus.venues.paper.step import Step
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+MAX_TIMER_WAIT_S = 1.0
+
+
+class PaperVenueServer:
+    """Serve one paper venue until :meth:`stop` (or until it halts on lost ownership)."""
+
+    def __init__(
+        self,
+        nc: Client,
+        js: JetStreamContext,
+        topology: Topology,
+        config: PaperConfig | None = None,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self.config = config or PaperConfig()
+        self.subjects = PaperSubjects(topology, self.config.name)
+        self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.state = VenueState()
+        self.matcher = Matcher(self.config)
+        self.marks = MarkBook(self.config.name, self.config.prices, on_mark=self._on_mark)
+        self.marks_applied: dict[str, int] = {}  # symbol -> marks matched so far
+        self.halted = asyncio.Event()
+        self.halt_reason = ""
+        self._nc, self._js, self._topology = nc, js, topology
+        self._journal = Journal(js, self.subjects)
+        self._lease = VenueLease(js, self.subjects, self.owner, self.config.lease_s)
+        self._api = ApiHandler(self)
+        self._encoder = msgspec.json.Encoder()
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._sub: Subscription | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._serving = False
+
+    @property
+    def name(self) -> str:
+        """Return the venue name."""
+        return self.config.name
+
+    async def start(self) -> None:
+        """Take the lease, replay the journal, follow marks, then answer requests.
+
+        Raise :class:`~intentbus.venues.paper.lease.VenueBusy` while another live server
+        serves this venue name.
+        """
+        await self._lease.acquire()
+        try:
+            await self._journal.open()
+            replayed = await self._journal.replay(self.state)
+            for seen in self.state.marks.values():
+                self.marks.seed(seen.symbol, seen.price, seen.at)
+            self._serving = True
+            if self.config.follow_marks:
+                await self.marks.follow(self._js, self._topology)
+            self._sub = await self._nc.subscribe(self.subjects.api_filter, cb=self._api.handle)
+            await self._nc.flush()
+        except BaseException:
+            await self.stop()
+            raise
+        self._timer = asyncio.create_task(self._tick(), name=f"paper-venue-{self.name}-timer")
+        log.info(
+            "paper venue %s serving on %s (%d journal entries replayed, owner %s)",
+            self.name,
+            self.subjects.api_filter,
+            replayed,
+            self.owner,
+        )
+
+    async def stop(self) -> None:
+        """Stop answering and following marks, finish the step under way, release the lease."""
+        self._serving = False
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        await self.marks.close()
+        async with self._lock:
+            with contextlib.suppress(Exception):
+                await self._lease.release()
+
+    # changing the state ----------------------------------------------------------------
+    async def commit(self, build: Callable[[Step], T]) -> T:
+        """Run ``build`` on a new step; store its entry, apply it, then send its events.
+
+        Raise :class:`~intentbus.venues.paper.api.Unavailable` when the server is not
+        serving or could not store the change (then nothing changed).
+        """
+        async with self._lock:
+            if not self._serving:
+                raise Unavailable(self.halt_reason or f"paper venue {self.name} is not serving")
+            step = Step(self.state, self.name, datetime.now(UTC))
+            result = build(step)
+            entry, events = step.finish()
+            if entry is None:
+                return result
+            try:
+                seq = await self._journal.append(entry, self.state.journal_seq)
+            except JournalConflict as exc:
+                self._halt(str(exc))
+                raise Unavailable(str(exc)) from None
+            except Exception as exc:
+                raise Unavailable(f"the venue could not store the change: {exc!r}") from None
+            self.state.apply(entry, seq)
+            for event in events:
+                await self._publish(event)
+            if any(r.valid_until is not None and r.order.state.is_live for r in entry.orders):
+                self._wake.set()
+            return result
+
+    async def _publish(self, event: PaperEvent) -> None:
+        with contextlib.suppress(Exception):  # a lossy feed: clients notice the gap
+            await self._nc.publish(self.subjects.events(event.account), self._encoder.encode(event))
+
+    async def _on_mark(self, mark: Mark) -> None:
+        if not self._serving:
+            return
+        try:
+            await self.commit(lambda step: self.matcher.on_mark(step, mark))
+        except Unavailable as exc:
+            log.warning("paper venue %s: mark %r not applied: %s", self.name, mark, exc)
+        self.marks_applied[mark.symbol] = self.marks_applied.get(mark.symbol, 0) + 1
+
+    def _halt(self, reason: str) -> None:
+        log.error("paper venue %s halts: %s", self.name, reason)
+        self.halt_reason = f"paper venue {self.name} halted: {reason}"
+        self._serving = False
+        self.halted.set()
+
+    # timer: expiries, heartbeats, lease ------------------------------------------------
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        renew_every = self.config.lease_s / 3
+        next_renew = loop.time() + renew_every
+        next_beat = loop.time()
+        while self._serving:
+            now = loop.time()
+            due = self._next_expiry()
+            if due is not None and due <= datetime.now(UTC):
+                try:
+                    await self.commit(self.matcher.expire)
+                    continue
+                except Unavailable:
+                    due = None  # retried on the next beat
+            if now >= next_beat:
+                await self._heartbeat()
+                next_beat = now + self.config.heartbeat_s
+            if now >= next_renew:
+                await self._renew()
+                next_renew = now + renew_every
+            wait = min(next_beat, next_renew) - loop.time()
+            if due is not None:
+                wait = min(wait, (due - datetime.now(UTC)).total_seconds())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(min(wait, MAX_TIMER_WAIT_S), 0.001))
+
+    def _next_expiry(self) -> datetime | None:
+        times = [
+            record.valid_until
+            for symbol in self.state.symbols_with_live_orders()
+            for record in self.state.live_orders(symbol)
+            if record.valid_until is not None
+        ]
+        return min(times, default=None)
+
+    async def _heartbeat(self) -> None:
+        async with self._lock:
+            now = datetime.now(UTC)
+            for account in self.state.accounts.values():
+                beat = PaperEvent(account=account.account, seq=account.event_seq, at=now)
+                await self._publish(beat)
+
+    async def _renew(self) -> None:
+        try:
+            await self._lease.renew()
+        except LeaseLost as exc:
+            self._halt(str(exc))
+        except Exception as exc:
+            log.warning("paper venue %s: lease renewal failed: %r", self.name, exc)
