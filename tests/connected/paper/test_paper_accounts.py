@@ -38,6 +38,17 @@ async def test_reduce_only_shrinks_to_the_net_and_never_flips(start_paper: Start
     gone = await paper.status(resting)
     assert (gone.state, gone.filled_size) == (OrderState.CANCELLED, 0.0)
     assert await ex.net_position("main", "BTC") == 0.0
+    # One whose net shrank meanwhile fills only what is left of it.
+    await ex.place(market(Side.BUY, 2.0, 107.0))
+    shrinking = plan(side=Side.SELL, size=2.0, price=108.0, reduce_only=True)
+    assert (await ex.place(shrinking)).state is OrderState.WORKING
+    await ex.place(market(Side.SELL, 1.5, 105.0))
+    await paper.set_mark("BTC", 109.0)
+    part = await paper.status(shrinking)
+    assert (part.state, part.filled_size) == (OrderState.PARTIALLY_FILLED, 0.5)
+    assert await ex.net_position("main", "BTC") == 0.0
+    await paper.set_mark("BTC", 110.0)
+    assert (await paper.status(shrinking)).state is OrderState.CANCELLED
 
 
 async def test_fees_and_closed_pnl_like_hyperliquid(start_paper: StartPaper) -> None:

@@ -183,11 +183,11 @@ class PaperVenueServer:
             now = loop.time()
             due = self._next_expiry()
             if due is not None and due <= datetime.now(UTC):
-                try:
+                with contextlib.suppress(Unavailable):  # else retried within a second
                     await self.commit(self.matcher.expire)
-                    continue
-                except Unavailable:
-                    due = None  # retried on the next beat
+                due = self._next_expiry()
+                if due is not None and due <= datetime.now(UTC):
+                    due = None  # not expired (store down): never spin on it
             if now >= next_beat:
                 await self._heartbeat()
                 next_beat = now + self.config.heartbeat_s
