@@ -71,6 +71,20 @@ async def test_a_crossing_limit_takes_at_the_market_better_than_its_limit(
     assert {f.liquidity for f in fills} == {Liquidity.TAKER}
 
 
+async def test_a_crossing_limit_pays_the_slippage_but_never_beyond_its_limit(
+    start_paper: StartPaper,
+) -> None:
+    paper = await start_paper(prices={"BTC": 100.0}, slippage_bps=10.0)
+    wide = await paper.executor.place(plan(side=Side.BUY, size=1.0, price=101.0))
+    assert (wide.state, wide.avg_price) == (OrderState.FILLED, pytest.approx(100.1))
+    tight = await paper.executor.place(plan(side=Side.BUY, size=1.0, price=100.05))
+    assert (tight.state, tight.avg_price) == (OrderState.FILLED, 100.05)
+    at_mark = await paper.executor.place(plan(side=Side.SELL, size=1.0, price=100.0))
+    assert (at_mark.state, at_mark.avg_price) == (OrderState.FILLED, 100.0)
+    elsewhere = await paper.executor.place(market(Side.BUY, 1.0, 101.0, venue="other"))
+    assert elsewhere.state is OrderState.REJECTED
+
+
 async def test_market_orders_fill_within_their_protection_only(start_paper: StartPaper) -> None:
     paper = await start_paper(prices={"BTC": 100.0}, slippage_bps=10.0, taker_depths={"BTC": 1.0})
     within = await paper.executor.place(market(Side.BUY, 1.0, 100.5))

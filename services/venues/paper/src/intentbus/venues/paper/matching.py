@@ -1,18 +1,20 @@
 """How the paper venue matches orders against its marks (pure: no I/O, time given).
 
-The market is the latest mark of each symbol, with a spread of ``slippage_bps`` on each
-side: a taker buys at ``mark * (1 + slippage)`` and sells at ``mark * (1 - slippage)``.
+The market is the latest mark of each symbol; a taker pays ``slippage_bps`` on it (buys
+at ``mark * (1 + slippage)``, sells at ``mark * (1 - slippage)``).
 
-- A **taker** (market order, IOC, or a GTC limit whose limit reaches that price on
-  arrival) fills at that price, only if it is within the order's limit (for a market
-  order: its protection price ``plan.price``), at most the taker depth
-  (``taker_depth_usd``/``taker_depths``, unlimited by default). IOC and market orders
-  never rest: what did not fill is cancelled; a GTC limit rests with the rest.
+- A **market or IOC** order fills at that price only if it is within its protection
+  price (``plan.price``: the limit of an IOC limit), else nothing fills; at most the
+  taker depth (``taker_depth_usd``/``taker_depths``, unlimited by default) fills; it
+  never rests: what did not fill is cancelled.
+- A **GTC limit the mark has reached on arrival** (buy: limit >= mark; sell: limit <=
+  mark) takes at once at that price, capped at its limit (so at the mark or better than
+  its limit), up to the taker depth; the rest rests.
 - A **resting** limit fills when a later mark reaches it (buy: mark <= limit; sell:
   mark >= limit), at its limit, as maker, up to the depth of that mark update
   (``depth_usd``/``depths``, per side, shared by the symbol's resting orders: the best
   priced, then oldest, fill first).
-- **Post-only** orders that would take on arrival are rejected.
+- **Post-only** orders the mark has reached on arrival (they would take) are rejected.
 - **Reduce-only** orders are shrunk to what reduces the account's net (rejected when
   there is nothing to reduce) and never flip it; a resting one is cancelled once the
   net is gone.
@@ -118,20 +120,23 @@ class Matcher:
             if reducible < plan.size:
                 reason = f"reduce-only: shrunk from {plan.size:g} to the net {net:g}"
                 record = step.update(record, size=reducible, reason=reason)
-        price = self._taker_price(plan.side, mark)
-        crosses = plan.price is None or (
-            price <= plan.price if plan.side is Side.BUY else price >= plan.price
-        )
-        if plan.post_only and crosses:
-            reason = f"post-only order would take: limit {plan.price:g}, market {price:g}"
-            return step.update(record, state=OrderState.REJECTED, reason=reason).order
-        if crosses:
-            record = self._fill(step, record, mark, price, Liquidity.TAKER)
+        buy, limit = plan.side is Side.BUY, plan.price
         taker_only = plan.order_type is OrderType.MARKET or plan.time_in_force is TimeInForce.IOC
+        price = self._taker_price(plan.side, mark)
+        if limit is None:
+            takes = True
+        elif taker_only:  # only within its protection price
+            takes = price <= limit if buy else price >= limit
+        else:  # a limit the mark has reached takes, never beyond its limit
+            takes = mark <= limit if buy else mark >= limit
+            price = min(price, limit) if buy else max(price, limit)
+        if plan.post_only and takes:
+            reason = f"post-only order would take: limit {limit:g}, mark {mark:g}"
+            return step.update(record, state=OrderState.REJECTED, reason=reason).order
+        if takes:
+            record = self._fill(step, record, mark, price, Liquidity.TAKER)
         if taker_only and record.order.state.is_live:
-            why = "no liquidity within its price" if crosses else "its price is not reached"
-            if crosses and record.order.filled_size > 0:
-                why = "the taker depth is used up"
+            why = "no liquidity within its price" if not takes else "the taker depth is used up"
             reason = f"IOC: the rest is cancelled, {why} (market {price:g})"
             record = step.update(record, state=OrderState.CANCELLED, reason=reason)
         return step.put(record).order
@@ -142,6 +147,8 @@ class Matcher:
         owner = self._owners.get(plan.account, account.book_id)
         rules = cfg.rules(symbol)
         lots = plan.size / rules.lot_size
+        if plan.venue != cfg.name:
+            return f"this is paper venue {cfg.name}, not {plan.venue}"
         if cfg.account_for(plan.book_id) != plan.account:
             return f"book {plan.book_id} trades on account {cfg.account_for(plan.book_id)}"
         if owner != plan.book_id:
