@@ -8,6 +8,7 @@ import pytest
 
 from intentbus.executor.base import OrderNotFound
 from intentbus.schemas import Liquidity, OrderState, OrderType, Side, TimeInForce
+from intentbus.testing import wait_for
 from tests.connected.paper.paper_support import StartPaper, market, plan
 
 
@@ -181,3 +182,26 @@ async def test_fenced_ids_are_never_placed(start_paper: StartPaper) -> None:
     filled = await paper.executor.place(placed)
     assert await paper.executor.fence("main", "BTC", placed.client_order_id) == filled
     assert await paper.executor.net_position("main", "BTC") == 1.0
+
+
+async def test_many_orders_fill_and_expire_in_bounded_steps(start_paper: StartPaper) -> None:
+    paper = await start_paper(prices={"BTC": 110.0}, lot_size=1.0, min_notional_usd=0.0)
+    resting = [plan(size=1.0, price=100.0) for _ in range(250)]
+    for order in resting:
+        await paper.executor.place(order)
+    await paper.set_mark("BTC", 99.0)  # crosses 250: 200 fill now (one journal entry)
+    assert await paper.executor.net_position("main", "BTC") == 200.0
+    await paper.set_mark("BTC", 98.0)
+    assert await paper.executor.net_position("main", "BTC") == 250.0
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    expiring = [plan(size=1.0, price=90.0, valid_until=soon) for _ in range(250)]
+    for order in expiring:
+        await paper.executor.place(order)
+
+    async def expired() -> int:
+        orders = await paper.executor.client.orders(live_only=True)
+        return len(orders)
+
+    await wait_for(expired, until=lambda live: live == 0, what="250 expiries")
+    states = {(await paper.status(order)).state for order in expiring}
+    assert states == {OrderState.EXPIRED}

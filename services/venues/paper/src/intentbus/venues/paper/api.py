@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from nats.aio.msg import Msg
 
+from intentbus.venues.paper.constants import PAGE_SIZE
 from intentbus.venues.paper.protocol import (
     REQUEST_TYPES,
     AccountsReply,
@@ -109,14 +110,13 @@ class ApiHandler:
             return self._accounts(request.account)
         if op == "orders" and isinstance(request, ListRequest):
             orders = sorted(server.state.orders.values(), key=lambda r: r.number)
-            return OrdersReply(
-                orders=[
-                    r.order
-                    for r in orders
-                    if (request.account is None or r.order.account == request.account)
-                    and (not request.live_only or r.order.state.is_live)
-                ]
-            )
+            wanted = [
+                r.order
+                for r in orders
+                if (request.account is None or r.order.account == request.account)
+                and (not request.live_only or r.order.state.is_live)
+            ]
+            return OrdersReply(orders=wanted[-max(1, min(request.limit, PAGE_SIZE)) :])
         return ErrorReply(code="bad_request", message=f"unexpected {op} request")
 
     def _meta(self) -> MetaReply:
@@ -132,7 +132,7 @@ class ApiHandler:
 
     def _fills(self, account: str, since: datetime, start: int, limit: int) -> FillsReply:
         fills = self._server.state.fills.get(account, [])
-        limit = max(1, min(limit, 1000))
+        limit = max(1, min(limit, PAGE_SIZE))
         index = max(start, 0)
         # Fills are stored in time order: skip to the first one at or after ``since``.
         low, high = index, len(fills)

@@ -39,7 +39,7 @@ from intentbus.schemas import (
     TimeInForce,
 )
 from intentbus.venues.paper.config import PaperConfig
-from intentbus.venues.paper.constants import SIZE_EPSILON
+from intentbus.venues.paper.constants import MAX_ORDERS_PER_STEP, SIZE_EPSILON
 from intentbus.venues.paper.records import MarkRecord, OrderKey, OrderRecord
 from intentbus.venues.paper.step import Step, clean
 
@@ -182,12 +182,18 @@ class Matcher:
         buys.sort(key=lambda r: (-(r.order.price or 0), r.number))
         sells.sort(key=lambda r: (r.order.price or 0, r.number))
         for record in buys + sells:
+            if len(step.orders) >= MAX_ORDERS_PER_STEP:
+                break  # the rest fills on the next mark
             if record.order.state.is_live and record.order.price:
                 self._fill(step, record, mark, record.order.price, Liquidity.MAKER)
 
-    def expire(self, step: Step, symbol: str | None = None) -> None:
-        """Expire every live order (of ``symbol``) whose ``valid_until`` has come."""
+    def expire(self, step: Step, symbol: str | None = None) -> int:
+        """Expire the live orders (of ``symbol``) whose ``valid_until`` has come.
+
+        Return how many (at most ``MAX_ORDERS_PER_STEP``: call again for the rest).
+        """
         symbols = [symbol] if symbol is not None else list(step.state.live)
+        count = 0
         for name in symbols:
             for key in list(step.state.live.get(name, {})):
                 record = step.order(key)
@@ -195,6 +201,10 @@ class Matcher:
                     continue
                 if record.valid_until is not None and record.valid_until <= step.now:
                     step.update(record, state=OrderState.EXPIRED, reason="expired: valid_until")
+                    count += 1
+                    if count >= MAX_ORDERS_PER_STEP:
+                        return count
+        return count
 
     def cancel(self, step: Step, key: OrderKey) -> VenueOrder | None:
         """Cancel a live order; return its state (None: never placed)."""

@@ -18,9 +18,9 @@ import msgspec
 from intentbus.bus import Topology, check_token
 from intentbus.executor.base import VenueFill, VenueOrder
 from intentbus.schemas import ExecutionPlan
+from intentbus.venues.paper.constants import PAGE_SIZE
 
 OPS: Final = ("meta", "place", "cancel", "status", "fence", "fills", "net", "accounts", "orders")
-FILLS_PAGE = 1000
 
 
 class PaperSubjects:
@@ -78,7 +78,7 @@ class FillsRequest(msgspec.Struct, frozen=True, kw_only=True):
     account: str
     since: datetime
     start: int = 0
-    limit: int = FILLS_PAGE
+    limit: int = PAGE_SIZE
 
 
 class NetRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,10 +89,12 @@ class NetRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ListRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """Ask for accounts or orders (operators); ``live_only`` keeps working orders only."""
+    """Ask for accounts or orders (operators): the newest ``limit`` orders, oldest first;
+    ``live_only`` keeps working orders only."""
 
     account: str | None = None
     live_only: bool = False
+    limit: int = PAGE_SIZE
 
 
 REQUEST_TYPES: Final[dict[str, type[msgspec.Struct]]] = {

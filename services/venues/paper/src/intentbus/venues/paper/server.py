@@ -29,6 +29,7 @@ from intentbus.bus import Topology
 from intentbus.schemas import Mark
 from intentbus.venues.paper.api import ApiHandler, Unavailable
 from intentbus.venues.paper.config import PaperConfig
+from intentbus.venues.paper.constants import MAX_ORDERS_PER_STEP
 from intentbus.venues.paper.journal import Journal, JournalConflict
 from intentbus.venues.paper.lease import LeaseLost, VenueLease
 from intentbus.venues.paper.marks import MarkBook
@@ -184,7 +185,8 @@ class PaperVenueServer:
             due = self._next_expiry()
             if due is not None and due <= datetime.now(UTC):
                 with contextlib.suppress(Unavailable):  # else retried within a second
-                    await self.commit(self.matcher.expire)
+                    if await self.commit(self.matcher.expire) >= MAX_ORDERS_PER_STEP:
+                        continue  # more are due
                 due = self._next_expiry()
                 if due is not None and due <= datetime.now(UTC):
                     due = None  # not expired (store down): never spin on it
