@@ -77,6 +77,7 @@ def test_every_option_is_parsed() -> None:
         ({"depths": "BTC:0"}, r"depths\[BTC\]"),
         ({"follow_marks": "maybe"}, "not a boolean"),
         ({"name": "pa.per"}, "not a safe subject token"),
+        ({"name": "pa=per"}, "may not contain"),
         ({"colour": "red"}, "unknown paper option"),
         ({"max_slippage_bps": "20000"}, "max_slippage_bps"),
         ({"accounts": "a:x,b:x"}, "cannot share account"),

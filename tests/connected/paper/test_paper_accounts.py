@@ -101,6 +101,12 @@ async def test_one_account_per_book_and_positions_net_on_it(start_paper: StartPa
     theirs = await ex.place(market(Side.BUY, 1.0, 101.0, book="acct-A", account="acct-A"))
     assert theirs.state is OrderState.REJECTED
     assert "belongs to book alpha" in theirs.reason
+    # A refused order binds nothing: gamma's own account is still gamma's.
+    astray = await ex.place(market(Side.BUY, 1.0, 101.0, book="delta", account="gamma"))
+    assert astray.state is OrderState.REJECTED
+    own = await ex.place(market(Side.BUY, 1.0, 101.0, book="gamma"))
+    assert own.state is OrderState.FILLED
+    assert [a.book_id for a in await ex.client.accounts("gamma")] == ["gamma"]
 
 
 def test_two_books_on_one_account_are_refused() -> None:
@@ -111,13 +117,14 @@ def test_two_books_on_one_account_are_refused() -> None:
 
 
 async def test_ids_at_their_maximum_lengths(start_paper: StartPaper) -> None:
-    book, account = "b" * 64, "A" * 128
+    name, book, account = "v" * 64, "b" * 64, "A" * 128
     symbol = "xyz:" + "S." * 62  # 128 chars, not subject-safe: priced by the start table
     cloid = "0x" + "c" * 126
     assert (len(symbol), len(cloid)) == (128, 128)
-    paper = await start_paper(prices={symbol: 100.0}, accounts={book: account})
+    paper = await start_paper(name=name, prices={symbol: 100.0}, accounts={book: account})
     ex = paper.executor
-    order = market(Side.BUY, 1.0, 101.0, book=book, account=account, symbol=symbol, cloid=cloid)
+    ids = {"book": book, "account": account, "symbol": symbol, "cloid": cloid, "venue": name}
+    order = market(Side.BUY, 1.0, 101.0, **ids)
     placed = await ex.place(order)
     assert (placed.state, placed.account, placed.symbol) == (OrderState.FILLED, account, symbol)
     assert (await ex.order_status(account, symbol, cloid)).filled_size == 1.0
@@ -125,6 +132,8 @@ async def test_ids_at_their_maximum_lengths(start_paper: StartPaper) -> None:
     (fill,) = await ex.fills_since(account, EPOCH)
     assert fill.client_order_id == cloid
     await paper.wait_events(cloid, fills=1, orders=1)  # the 128-char account's feed
+    await paper.set_mark("BTC", 100.0)  # marks of a 64-char venue name
+    assert ex.mark("BTC") == 100.0
 
 
 async def test_malformed_requests_get_a_structured_error(start_paper: StartPaper) -> None:

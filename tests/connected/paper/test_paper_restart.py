@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from intentbus.executor.base import VenueGap
+from intentbus.executor.base import VenueEvent, VenueGap
 from intentbus.schemas import OrderState, Side
 from intentbus.testing import wait_for
 from intentbus.venues.paper import PaperVenueServer, VenueBusy
+from intentbus.venues.paper.feed import EventFeed
 from intentbus.venues.paper.protocol import PaperEvent, PaperSubjects
 from tests.connected.paper.paper_support import Recorder, StartPaper, market, plan
 
@@ -113,18 +114,43 @@ async def test_a_jump_in_event_numbers_is_a_gap(start_paper: StartPaper) -> None
 
 async def test_heartbeats_reveal_a_lost_last_event(start_paper: StartPaper) -> None:
     paper = await start_paper(prices={"BTC": 100.0})
-    ex = paper.executor
-    await ex.drop_feed()
-    await ex.place(market(Side.BUY, 1.0, 101.0))  # its events are lost
-    # Subscribing again without the restore hook: only the heartbeat can tell.
-    feed = ex._feed
-    assert feed is not None
-    feed._ready = True
-    await paper.nc.subscribe(
-        PaperSubjects(paper.topology, paper.config.name).events_filter, cb=feed._on_msg
-    )
-    gaps = await wait_for(lambda: _gaps(paper.seen), until=bool, what="a heartbeat gap")
-    assert "account main" in gaps[0].reason
+    await paper.executor.place(market(Side.BUY, 1.0, 101.0))
+    known = paper.server.state.accounts["main"].event_seq
+    await paper.executor.place(market(Side.BUY, 1.0, 101.0))  # its events are not heard
+
+    async def baselines() -> dict[str, int]:  # a feed that last heard event ``known``
+        return {"main": known}
+
+    seen = Recorder()
+    feed = EventFeed(paper.nc, PaperSubjects(paper.topology, paper.config.name), baselines)
+    feed.set_sink(seen)
+    await feed.start()
+    try:
+        gaps = await wait_for(lambda: _gaps(seen), until=bool, what="a heartbeat gap")
+    finally:
+        await feed.stop()
+    assert f"after {known}" in gaps[0].reason
+    assert seen.fills() == []  # a heartbeat carries no event
+
+
+async def test_a_failing_sink_gets_a_gap_to_recover_with(start_paper: StartPaper) -> None:
+    paper = await start_paper(prices={"BTC": 100.0})
+    failed: list[VenueEvent] = []
+
+    async def flaky(event: VenueEvent) -> None:
+        if not failed and not isinstance(event, VenueGap):
+            failed.append(event)
+            raise RuntimeError("the sink could not take it")
+        await paper.seen(event)
+
+    paper.executor.set_event_sink(flaky)
+    order = market(Side.BUY, 1.0, 101.0)
+    await paper.executor.place(order)
+    gaps = await wait_for(lambda: _gaps(paper.seen), until=bool, what="a gap after a failure")
+    assert gaps[0].reason == "the event sink failed"
+    assert [f.client_order_id for f in await paper.executor.fills_since("main", gaps[0].since)] == [
+        order.client_order_id
+    ]
 
 
 async def _gaps(seen: Recorder) -> list[VenueGap]:

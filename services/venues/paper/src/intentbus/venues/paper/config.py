@@ -77,6 +77,8 @@ class PaperConfig:
             check_token("venue", self.name)
         except ValueError as exc:
             raise OptionError(f"option name: {exc}") from None
+        if "=" in self.name:  # it names a KV bucket too
+            raise OptionError(f"option name: {self.name!r} may not contain '='")
         checks = {
             "slippage_bps": 0 <= self.slippage_bps < 10_000,
             "taker_fee_bps": 0 <= self.taker_fee_bps < 10_000,

@@ -94,15 +94,17 @@ class EventFeed:
             await self._emit(VenueGap(since=since, reason=reason))
         self._seqs[account] = max(last, event.seq)
         self._last_at[account] = event.at
-        if event.order is not None:
-            await self._emit(event.order)
-        if event.fill is not None:
-            await self._emit(event.fill)
+        item = event.order or event.fill
+        if item is not None and not await self._emit(item):
+            # The sink lost it: tell it to ask the venue again, as after a lost event.
+            await self._emit(VenueGap(since=event.at, reason="the event sink failed"))
 
-    async def _emit(self, event: VenueEvent) -> None:
+    async def _emit(self, event: VenueEvent) -> bool:
         if self._sink is None:
-            return
+            return True
         try:
             await self._sink(event)
         except Exception:
             log.exception("paper feed: the event sink failed on %r", event)
+            return False
+        return True

@@ -81,7 +81,10 @@ class Matcher:
         existing = step.order(key)
         if existing is not None:
             return existing.order
-        number = step.next_order_number() if not step.is_fenced(key) else 0
+        misdirected = self._misdirected(step, plan)
+        fenced = "fenced: this client order id may no longer be used"
+        unplaceable = misdirected or (fenced if step.is_fenced(key) else "")
+        number = step.next_order_number() if not unplaceable else 0
         record = OrderRecord(
             order=VenueOrder(
                 client_order_id=plan.client_order_id,
@@ -102,10 +105,9 @@ class Matcher:
             created_at=step.now,
             valid_until=plan.valid_until,
         )
-        if number == 0:  # fenced: refused, and not recorded (it never was placed)
-            reason = "fenced: this client order id may no longer be used"
-            return replace(record.order, state=OrderState.REJECTED, reason=reason)
-        problem = self._refusal(step, plan, mark)
+        if unplaceable:  # refused and not recorded: it never was placed on this account
+            return replace(record.order, state=OrderState.REJECTED, reason=unplaceable)
+        problem = self._refusal(plan, mark)
         if problem or mark is None:
             return step.update(record, state=OrderState.REJECTED, reason=problem).order
         if plan.valid_until is not None and plan.valid_until <= step.now:
@@ -141,18 +143,23 @@ class Matcher:
             record = step.update(record, state=OrderState.CANCELLED, reason=reason)
         return step.put(record).order
 
-    def _refusal(self, step: Step, plan: ExecutionPlan, mark: float | None) -> str:
-        cfg, symbol = self.config, plan.symbol
+    def _misdirected(self, step: Step, plan: ExecutionPlan) -> str:
+        """Say why the plan is not for this venue and account, or ``""``."""
+        cfg = self.config
         account = step.account(plan.account, plan.book_id)
         owner = self._owners.get(plan.account, account.book_id)
-        rules = cfg.rules(symbol)
-        lots = plan.size / rules.lot_size
         if plan.venue != cfg.name:
             return f"this is paper venue {cfg.name}, not {plan.venue}"
         if cfg.account_for(plan.book_id) != plan.account:
             return f"book {plan.book_id} trades on account {cfg.account_for(plan.book_id)}"
         if owner != plan.book_id:
             return f"account {plan.account} belongs to book {owner} (one account per book)"
+        return ""
+
+    def _refusal(self, plan: ExecutionPlan, mark: float | None) -> str:
+        cfg, symbol = self.config, plan.symbol
+        rules = cfg.rules(symbol)
+        lots = plan.size / rules.lot_size
         if mark is None:
             return f"no mark price for {symbol}"
         if not plan.size > 0:

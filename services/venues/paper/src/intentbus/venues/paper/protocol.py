@@ -30,8 +30,10 @@ class PaperSubjects:
         self.name = check_token("venue", name)
         prefix = f"{topology.namespace}." if topology.namespace else ""
         self._base = f"{prefix}venue.paper.{name}"
-        self.bucket = topology.bucket(f"PAPER_{name}")
-        self.journal_stream = topology.bucket(f"PAPER_{name}_JOURNAL")
+        # ``bucket()`` adds the namespace prefix and checks a token of at most 64 chars,
+        # so the name (itself up to 64) is appended after it.
+        self.bucket = f"{topology.bucket('PAPER')}_{name}"
+        self.journal_stream = f"{self.bucket}_JOURNAL"
         self.journal_subject = f"{self._base}.journal"
 
     def api(self, op: str) -> str:
