@@ -129,12 +129,13 @@ def plan(
     cloid: str | None = None,
     valid_until: datetime | None = None,
     venue: str = "paper",
+    position_id: str | None = None,
 ) -> ExecutionPlan:
     """Return a plan as the runtime would send it (defaults: a GTC buy limit of 1 at 100)."""
     n = next(_COUNTER)
     return ExecutionPlan(
         intent_id=f"intent-{n}",
-        position_id=f"pos-{symbol}-{book}"[:128] if symbol.isalnum() else f"pos-{n}",
+        position_id=position_id or f"pos-{n}",
         venue=venue,
         book_id=book,
         account=account or book,

@@ -84,12 +84,11 @@ async def test_one_account_per_book_and_positions_net_on_it(start_paper: StartPa
     ex = paper.executor
     assert (ex.account_for("alpha"), ex.account_for("beta")) == ("acct-A", "beta")
     # Two positions of book alpha trade on one account: one net.
-    await ex.place(market(Side.BUY, 2.0, 101.0, book="alpha", account="acct-A"))
-    await ex.place(market(Side.SELL, 0.5, 99.0, book="alpha", account="acct-A"))
+    alpha = {"book": "alpha", "account": "acct-A"}
+    await ex.place(market(Side.BUY, 2.0, 101.0, position_id="long-1", **alpha))
+    await ex.place(market(Side.SELL, 0.5, 99.0, position_id="short-1", **alpha))
     assert await ex.net_position("acct-A", "BTC") == 1.5
-    closing = await ex.place(
-        market(Side.SELL, 9.0, 99.0, book="alpha", account="acct-A", reduce_only=True)
-    )
+    closing = await ex.place(market(Side.SELL, 9.0, 99.0, reduce_only=True, **alpha))
     assert closing.filled_size == 1.5
     # The wrong account for a book, or a book on another book's account, is refused.
     wrong = await ex.place(market(Side.BUY, 1.0, 101.0, book="alpha", account="alpha"))
