@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from nats.js.kv import KeyValue
 
 from intentbus.executor.base import VenueEvent, VenueGap
 from intentbus.schemas import OrderState, Side
 from intentbus.testing import wait_for
 from intentbus.venues.paper import PaperVenueServer, VenueBusy
+from intentbus.venues.paper.client import VenueError
 from intentbus.venues.paper.feed import EventFeed
+from intentbus.venues.paper.lease import LEASE_KEY, LeaseRecord
 from intentbus.venues.paper.protocol import PaperEvent, PaperSubjects
+from intentbus.venues.paper.records import JournalEntry
 from tests.connected.paper.paper_support import Recorder, StartPaper, market, plan
 
 EPOCH = datetime.fromtimestamp(0, UTC)
@@ -155,3 +159,47 @@ async def test_a_failing_sink_gets_a_gap_to_recover_with(start_paper: StartPaper
 
 async def _gaps(seen: Recorder) -> list[VenueGap]:
     return list(seen.gaps())
+
+
+async def test_a_dead_servers_lease_expires_and_a_live_one_does_not(
+    start_paper: StartPaper,
+) -> None:
+    paper = await start_paper(prices={"BTC": 100.0}, lease_s=1.0)
+    await paper.server.stop()
+    subjects = PaperSubjects(paper.topology, paper.config.name)
+    kv = await paper.js.key_value(subjects.bucket)
+    ghost = LeaseRecord(owner="ghost", expires_at=datetime.now(UTC) + timedelta(minutes=1))
+    await kv.put(LEASE_KEY, msgspec.json.encode(ghost))
+    with pytest.raises(VenueBusy, match="ghost"):
+        await paper.new_server()
+    dead = LeaseRecord(owner="ghost", expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    await kv.put(LEASE_KEY, msgspec.json.encode(dead))
+    server = await paper.new_server()
+    held = await _lease(kv)
+    assert held.owner == server.owner
+    renewed = await wait_for(
+        lambda: _lease(kv), until=lambda lease: lease.expires_at > held.expires_at, what="renewal"
+    )
+    assert renewed.owner == server.owner
+
+
+async def test_a_second_writer_in_the_journal_halts_the_server(start_paper: StartPaper) -> None:
+    paper = await start_paper(prices={"BTC": 100.0})
+    first = market(Side.BUY, 1.0, 101.0)
+    await paper.executor.place(first)
+    subjects = PaperSubjects(paper.topology, paper.config.name)
+    stranger = JournalEntry(at=datetime.now(UTC), order_count=99, fill_count=99)
+    await paper.js.publish(subjects.journal_subject, msgspec.json.encode(stranger))
+    with pytest.raises(VenueError, match="unavailable"):
+        await paper.executor.place(market(Side.BUY, 1.0, 101.0))
+    assert paper.server.halted.is_set()
+    assert "another server wrote" in paper.server.halt_reason
+    with pytest.raises(VenueError, match="halted"):
+        await paper.executor.place(market(Side.BUY, 1.0, 101.0))
+    assert await paper.executor.net_position("main", "BTC") == 1.0  # reads still answer
+
+
+async def _lease(kv: KeyValue) -> LeaseRecord:
+    entry = await kv.get(LEASE_KEY)
+    assert entry.value is not None
+    return msgspec.json.decode(entry.value, type=LeaseRecord)

@@ -56,7 +56,12 @@ class EventFeed:
         self._started_at = datetime.now(UTC)
         self._sub = await self._nc.subscribe(self._subjects.events_filter, cb=self._on_msg)
         await self._nc.flush()
-        for account, seq in (await self._baselines()).items():
+        try:
+            baselines = await self._baselines()
+        except Exception as exc:  # no baseline: a jump is noticed from the next event on
+            log.warning("paper feed: no event numbers from the venue (%r)", exc)
+            baselines = {}
+        for account, seq in baselines.items():
             self._seqs[account] = max(self._seqs.get(account, 0), seq)
         self._ready = True
 
