@@ -181,27 +181,37 @@ class PaperVenueServer:
         next_renew = loop.time() + renew_every
         next_beat = loop.time()
         while self._serving:
+            self._wake.clear()  # before looking: a later order wakes the wait below
             now = loop.time()
-            due = self._next_expiry()
-            if due is not None and due <= datetime.now(UTC):
-                with contextlib.suppress(Unavailable):  # else retried within a second
-                    if await self.commit(self.matcher.expire) >= MAX_ORDERS_PER_STEP:
-                        continue  # more are due
-                due = self._next_expiry()
-                if due is not None and due <= datetime.now(UTC):
-                    due = None  # not expired (store down): never spin on it
-            if now >= next_beat:
-                await self._heartbeat()
-                next_beat = now + self.config.heartbeat_s
-            if now >= next_renew:
-                await self._renew()
-                next_renew = now + renew_every
+            try:
+                due = await self._expire_due()
+                if now >= next_beat:
+                    await self._heartbeat()
+                    next_beat = now + self.config.heartbeat_s
+                if now >= next_renew:
+                    await self._renew()
+                    next_renew = now + renew_every
+            except Exception:
+                log.exception("paper venue %s: timer step failed", self.name)
+                due = None
             wait = min(next_beat, next_renew) - loop.time()
             if due is not None:
                 wait = min(wait, (due - datetime.now(UTC)).total_seconds())
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(min(wait, MAX_TIMER_WAIT_S), 0.001))
+
+    async def _expire_due(self) -> datetime | None:
+        """Expire the orders that are due; return when the next one is (None: none, or
+        the store is down: retried within a second)."""
+        while (due := self._next_expiry()) is not None and due <= datetime.now(UTC):
+            try:
+                expired = await self.commit(self.matcher.expire)
+            except Unavailable:
+                return None
+            if expired < MAX_ORDERS_PER_STEP:
+                due = self._next_expiry()
+                return None if due is not None and due <= datetime.now(UTC) else due
+        return due
 
     def _next_expiry(self) -> datetime | None:
         times = [
