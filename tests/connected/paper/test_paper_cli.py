@@ -5,25 +5,25 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
+import typer
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from typer.testing import CliRunner
 
 from intentbus.bus import Topology
-from intentbus.cli.app import build_app
 from intentbus.schemas import OrderState, Side
 from intentbus.testing import wait_for
 from intentbus.venues.paper.client import PaperVenueClient, VenueUnavailable
+from intentbus.venues.paper.commands import register
 from intentbus.venues.paper.protocol import PaperSubjects
 from tests.connected.paper.paper_support import market
 
 
 def _command(nats_url: str, topology: Topology, *options: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "intentbus.cli.app",
+        str(Path(sys.executable).parent / "intentbus"),  # the installed command
         "paper-venue",
         "--name",
         "pv",
@@ -77,9 +77,11 @@ async def test_the_command_serves_refuses_a_second_and_stops_on_sigterm(
 
 
 def test_bad_options_are_refused_before_connecting() -> None:
-    result = CliRunner().invoke(build_app(), ["paper-venue", "-o", "colour=red"])
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, ["-o", "colour=red"])
     assert result.exit_code == 2
     assert "unknown paper option" in result.output
-    result = CliRunner().invoke(build_app(), ["paper-venue", "-o", "accounts=a:x,b:x"])
+    result = CliRunner().invoke(app, ["-o", "accounts=a:x,b:x"])
     assert result.exit_code == 2
     assert "cannot share account" in result.output
