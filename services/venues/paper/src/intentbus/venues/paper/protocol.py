@@ -20,8 +20,6 @@ from intentbus.executor.base import VenueFill, VenueOrder
 from intentbus.schemas import ExecutionPlan
 from intentbus.venues.paper.constants import PAGE_SIZE
 
-OPS: Final = ("meta", "place", "cancel", "status", "fence", "fills", "net", "accounts", "orders")
-
 
 class PaperSubjects:
     """Name the subjects, streams and bucket of one paper venue."""
