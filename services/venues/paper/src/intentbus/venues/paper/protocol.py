@@ -80,6 +80,11 @@ class FillsRequest(msgspec.Struct, frozen=True, kw_only=True):
     start: int = 0
     limit: int = PAGE_SIZE
 
+    @property
+    def page(self) -> tuple[int, int]:
+        """Return (start, limit)."""
+        return self.start, self.limit
+
 
 class NetRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Ask for an account's signed net position in a symbol."""

@@ -27,15 +27,16 @@ from nats.js import JetStreamContext
 
 from intentbus.bus import Topology
 from intentbus.schemas import Mark
-from intentbus.venues.paper.api import ApiHandler, Unavailable
+from intentbus.venues.paper.api import ApiHandler
+from intentbus.venues.paper.committer import Committer, Unavailable
 from intentbus.venues.paper.config import PaperConfig
 from intentbus.venues.paper.constants import MAX_ORDERS_PER_STEP
-from intentbus.venues.paper.journal import Journal, JournalConflict
+from intentbus.venues.paper.journal import Journal
 from intentbus.venues.paper.lease import LeaseLost, VenueLease
 from intentbus.venues.paper.marks import MarkBook
 from intentbus.venues.paper.matching import Matcher
 from intentbus.venues.paper.protocol import PaperEvent, PaperSubjects
-from intentbus.venues.paper.records import VenueState
+from intentbus.venues.paper.records import JournalEntry, VenueState
 from intentbus.venues.paper.step import Step
 
 T = TypeVar("T")
@@ -69,7 +70,9 @@ class PaperVenueServer:
         self._lease = VenueLease(js, self.subjects, self.owner, self.config.lease_s)
         self._api = ApiHandler(self)
         self._encoder = msgspec.json.Encoder()
-        self._lock = asyncio.Lock()
+        self._committer = Committer(
+            self.state, self.name, self._journal, self._publish, self._applied
+        )
         self._wake = asyncio.Event()
         self._sub: Subscription | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -93,6 +96,7 @@ class PaperVenueServer:
             for seen in self.state.marks.values():
                 self.marks.seed(seen.symbol, seen.price, seen.at)
             self._serving = True
+            self._committer.open()
             if self.config.follow_marks:
                 await self.marks.follow(self._js, self._topology)
             self._sub = await self._nc.subscribe(self.subjects.api_filter, cb=self._api.handle)
@@ -110,7 +114,7 @@ class PaperVenueServer:
         )
 
     async def stop(self) -> None:
-        """Stop answering and following marks, finish the step under way, release the lease."""
+        """Stop answering and following marks, finish the writes under way, release the lease."""
         self._serving = False
         if self._timer is not None:
             self._timer.cancel()
@@ -122,38 +126,30 @@ class PaperVenueServer:
                 await self._sub.unsubscribe()
             self._sub = None
         await self.marks.close()
-        async with self._lock:
+        await self._committer.close(self.halt_reason or f"paper venue {self.name} stopped")
+        await self._api.drain()
+        async with self._committer.lock:
             with contextlib.suppress(Exception):
                 await self._lease.release()
 
     # changing the state ----------------------------------------------------------------
-    async def commit(self, build: Callable[[Step], T]) -> T:
-        """Run ``build`` on a new step; store its entry, apply it, then send its events.
+    async def commit(self, build: Callable[[Step], T], *, group: bool = False) -> T:
+        """Run ``build`` on a step; store its entry, apply it, then send its events.
 
-        Raise :class:`~intentbus.venues.paper.api.Unavailable` when the server is not
+        ``group``: it may share one journal entry with requests queued meanwhile. Raise
+        :class:`~intentbus.venues.paper.committer.Unavailable` when the server is not
         serving or could not store the change (then nothing changed).
         """
-        async with self._lock:
-            if not self._serving:
-                raise Unavailable(self.halt_reason or f"paper venue {self.name} is not serving")
-            step = Step(self.state, self.name, datetime.now(UTC))
-            result = build(step)
-            entry, events = step.finish()
-            if entry is None:
-                return result
-            try:
-                seq = await self._journal.append(entry, self.state.journal_seq)
-            except JournalConflict as exc:
-                self._halt(str(exc))
-                raise Unavailable(str(exc)) from None
-            except Exception as exc:
-                raise Unavailable(f"the venue could not store the change: {exc!r}") from None
-            self.state.apply(entry, seq)
-            for event in events:
-                await self._publish(event)
-            if any(r.valid_until is not None and r.order.state.is_live for r in entry.orders):
-                self._wake.set()
-            return result
+        try:
+            return await self._committer.commit(build, group=group)
+        except Unavailable:
+            if self._committer.conflict is not None and not self.halted.is_set():
+                self._halt(self._committer.conflict)
+            raise
+
+    def _applied(self, entry: JournalEntry) -> None:
+        if any(r.valid_until is not None and r.order.state.is_live for r in entry.orders):
+            self._wake.set()  # the timer looks at the next expiry again
 
     async def _publish(self, event: PaperEvent) -> None:
         with contextlib.suppress(Exception):  # a lossy feed: clients notice the gap
@@ -171,6 +167,7 @@ class PaperVenueServer:
     def _halt(self, reason: str) -> None:
         log.error("paper venue %s halts: %s", self.name, reason)
         self.halt_reason = f"paper venue {self.name} halted: {reason}"
+        self._committer.refusal = self.halt_reason
         self._serving = False
         self.halted.set()
 
@@ -223,7 +220,7 @@ class PaperVenueServer:
         return min(times, default=None)
 
     async def _heartbeat(self) -> None:
-        async with self._lock:
+        async with self._committer.lock:
             now = datetime.now(UTC)
             for account in self.state.accounts.values():
                 beat = PaperEvent(account=account.account, seq=account.event_seq, at=now)

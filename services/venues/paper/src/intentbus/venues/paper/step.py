@@ -9,6 +9,7 @@ its state and send the events, so a failed write changes nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -48,6 +49,25 @@ class Step:
         self.mark: MarkRecord | None = None  # the mark this step matched, if any
         self.order_count = state.order_count
         self.fill_count = state.fill_count
+
+    def checkpoint(self) -> tuple[Any, ...]:
+        """Return what :meth:`rollback` needs to undo the changes made after this call."""
+        return (
+            dict(self.orders),
+            dict(self.accounts),
+            len(self.fills),
+            len(self.fences),
+            self.order_count,
+            self.fill_count,
+            self.mark,
+        )
+
+    def rollback(self, saved: tuple[Any, ...]) -> None:
+        """Undo every change made since ``saved`` was taken."""
+        orders, accounts, fills, fences, self.order_count, self.fill_count, self.mark = saved
+        self.orders, self.accounts = orders, accounts
+        del self.fills[fills:]
+        del self.fences[fences:]
 
     # reads through the step ------------------------------------------------------------
     def order(self, key: OrderKey) -> OrderRecord | None:
