@@ -22,8 +22,9 @@ DEFAULT_HEARTBEAT_S = 1.0
 DEFAULT_TIMEOUT_S = 5.0
 # Sizes closer than this to zero are zero (float noise of partial fills).
 SIZE_EPSILON = 1e-12
-# Orders one step (a mark update, an expiry tick) may change: one journal entry stays
-# far below NATS's 1 MB message limit; the rest waits for the next mark or tick.
+# Orders one step (a mark update, an expiry tick, a group of requests) may change, so its
+# journal entry stays far below NATS's 1 MB message limit; the rest waits for the next
+# mark, tick or entry.
 MAX_ORDERS_PER_STEP = 200
 # Fills and orders per reply page (a reply stays below the 1 MB message limit).
 PAGE_SIZE = 500

@@ -58,7 +58,9 @@ class PaperExecutorOptions:
             )
         return cls(
             name=options.get("name", c.VENUE),
-            timeout_s=parse_float("timeout_s", options.get("timeout_s", "5"), minimum=0.0),
+            timeout_s=parse_float(
+                "timeout_s", options.get("timeout_s", str(c.DEFAULT_TIMEOUT_S)), minimum=0.0
+            ),
             connect_timeout_s=parse_float(
                 "connect_timeout_s", options.get("connect_timeout_s", "30"), minimum=0.0
             ),

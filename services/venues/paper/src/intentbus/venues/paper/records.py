@@ -1,8 +1,9 @@
 """What the paper venue server keeps: accounts, orders, fences, and its journal entries.
 
-The server is the single writer of this state. Every change is one
-:class:`JournalEntry` appended to the venue's journal stream before anyone hears of it
-(a reply or an event); a restart replays the journal (:meth:`VenueState.apply`).
+The server is the single writer of this state. Every change is part of one
+:class:`JournalEntry` (the changes of one step: a mark update, an expiry tick, or a group
+of requests) appended to the venue's journal stream before anyone hears of it (a reply or
+an event); a restart replays the journal (:meth:`VenueState.apply`).
 """
 
 from __future__ import annotations
