@@ -1,7 +1,16 @@
-"""The paper venue: fills at the latest mark with slippage, fees and venue rules."""
+"""The paper venue: a venue server (accounts, resting orders, fills) and its executor."""
 
 from intentbus.venues.paper.config import PaperConfig
-from intentbus.venues.paper.executor import PaperExecutor
+from intentbus.venues.paper.executor import PaperExecutor, PaperExecutorOptions
 from intentbus.venues.paper.factory import create_executor
+from intentbus.venues.paper.lease import VenueBusy
+from intentbus.venues.paper.server import PaperVenueServer
 
-__all__ = ["PaperConfig", "PaperExecutor", "create_executor"]
+__all__ = [
+    "PaperConfig",
+    "PaperExecutor",
+    "PaperExecutorOptions",
+    "PaperVenueServer",
+    "VenueBusy",
+    "create_executor",
+]

@@ -1,190 +1,209 @@
-"""PaperExecutor: a venue that fills immediately at the latest mark, with fees and slippage.
+"""PaperExecutor: the :class:`~intentbus.executor.base.BaseExecutor` of the paper venue.
 
-Market (IOC) orders fill at the mark moved by ``slippage_bps`` against us, unless that
-crosses the plan's protective price (then the IOC is cancelled, nothing trades). Limit
-orders fill at their limit price; post-only (maker) orders pay the maker fee, the rest
-the taker fee. Reduce-only orders shrink to the venue position and never flip it.
+A client of a :class:`~intentbus.venues.paper.server.PaperVenueServer` (started with
+``intentbus paper-venue``): at start it loads the venue's rules, accounts and prices,
+follows the marks and subscribes to every account's live events; orders, cancels,
+status, fills and nets are requests to the server. The market options (prices, fees,
+depth, accounts...) belong to the server; the executor's own options are below.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
-from intentbus.executor.base import OrderOutcome, VenueContext
-from intentbus.executor.kv import ensure_bucket
-from intentbus.executor.sizing import plan_order
-from intentbus.schemas import (
-    ExecutionIntent,
-    ExecutionPlan,
-    ExecutionStatus,
-    Position,
-    Side,
-    Skip,
-    SkipReason,
-)
-from intentbus.venues.paper.account import PaperAccount, PaperOrder, SymbolBook
-from intentbus.venues.paper.config import PaperConfig
-from intentbus.venues.paper.constants import ACCOUNT_BUCKET_PREFIX, FENCED
+from intentbus.bus import check_token
+from intentbus.executor.base import EventSink, OrderNotFound, VenueContext, VenueFill, VenueOrder
+from intentbus.executor.sizing import MarketRules
+from intentbus.schemas import ExecutionPlan, OrderType, Skip, SkipReason
+from intentbus.venues.paper import constants as c
+from intentbus.venues.paper.client import PaperVenueClient, VenueUnavailable
+from intentbus.venues.paper.config import rules_from
+from intentbus.venues.paper.feed import EventFeed
 from intentbus.venues.paper.marks import MarkBook
+from intentbus.venues.paper.parsing import OptionError, parse_float
+from intentbus.venues.paper.protocol import MetaReply, PaperSubjects
 
-log = logging.getLogger(__name__)
+EXECUTOR_OPTIONS = ("name", "timeout_s", "connect_timeout_s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaperExecutorOptions:
+    """The executor's options: which venue server, and how long to wait for it."""
+
+    name: str = c.VENUE
+    timeout_s: float = c.DEFAULT_TIMEOUT_S
+    connect_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        try:
+            check_token("venue", self.name)
+        except ValueError as exc:
+            raise OptionError(f"option name: {exc}") from None
+        if not self.timeout_s > 0 or self.connect_timeout_s < 0:
+            raise OptionError("timeout_s must be > 0 and connect_timeout_s >= 0")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str]) -> PaperExecutorOptions:
+        """Build the options from ``KEY=VALUE`` strings; unknown keys are an error."""
+        unknown = sorted(set(options) - set(EXECUTOR_OPTIONS))
+        if unknown:
+            raise OptionError(
+                f"unknown paper executor option(s): {', '.join(unknown)}; known: "
+                f"{', '.join(EXECUTOR_OPTIONS)} (prices, fees, depth, accounts... are options "
+                "of the venue server: intentbus paper-venue --option KEY=VALUE)"
+            )
+        return cls(
+            name=options.get("name", c.VENUE),
+            timeout_s=parse_float(
+                "timeout_s", options.get("timeout_s", str(c.DEFAULT_TIMEOUT_S)), minimum=0.0
+            ),
+            connect_timeout_s=parse_float(
+                "connect_timeout_s", options.get("connect_timeout_s", "30"), minimum=0.0
+            ),
+        )
 
 
 class PaperExecutor:
-    """Execute plans against a simulated venue whose account lives in NATS KV."""
+    """Trade on a paper venue server through its request/reply API and live feed."""
 
-    def __init__(self, config: PaperConfig | None = None) -> None:
-        self.config = config or PaperConfig()
-        self.marks = MarkBook(self.config.name, self.config.prices)
-        self._account: PaperAccount | None = None
+    def __init__(self, options: PaperExecutorOptions | None = None) -> None:
+        self.options = options or PaperExecutorOptions()
+        self.marks = MarkBook(self.options.name, {})
+        self._meta: MetaReply | None = None
+        self._client: PaperVenueClient | None = None
+        self._feed: EventFeed | None = None
+        self._sink: EventSink | None = None
+        self._context: VenueContext | None = None
 
     @property
     def venue(self) -> str:
-        """Return the venue namespace (``paper`` unless configured otherwise)."""
-        return self.config.name
+        """Return the venue namespace (the venue server's name)."""
+        return self.options.name
 
     @property
-    def account(self) -> PaperAccount:
-        """Return the venue account (after :meth:`start`)."""
-        if self._account is None:
+    def client(self) -> PaperVenueClient:
+        """Return the server client (after :meth:`start`)."""
+        if self._client is None:
             raise RuntimeError("PaperExecutor.start() was not called")
-        return self._account
+        return self._client
+
+    def account_for(self, book_id: str) -> str:
+        """Return the book's account: as the server maps it, else the book's own name."""
+        accounts = self._meta.accounts if self._meta is not None else {}
+        return accounts.get(book_id, book_id)
+
+    def set_event_sink(self, sink: EventSink) -> None:
+        """Route live order updates, fills and gaps to ``sink``."""
+        self._sink = sink
+        if self._feed is not None:
+            self._feed.set_sink(sink)
 
     async def start(self, context: VenueContext) -> None:
-        """Open the account bucket and start following marks."""
-        bucket = context.topology.bucket(ACCOUNT_BUCKET_PREFIX + self.venue)
-        self._account = PaperAccount(await ensure_bucket(context.js, bucket))
-        if self.config.follow_marks:
+        """Reach the server (waiting up to ``connect_timeout_s``), follow marks and events."""
+        self._context = context
+        subjects = PaperSubjects(context.topology, self.venue)
+        self._client = PaperVenueClient(context.nc, subjects, self.options.timeout_s)
+        self._meta = await self._wait_for_server()
+        self.marks = MarkBook(self.venue, self._meta.prices)
+        if self._meta.follow_marks:
             await self.marks.follow(context.js, context.topology)
+        self._feed = EventFeed(context.nc, subjects, self._event_seqs)
+        if self._sink is not None:
+            self._feed.set_sink(self._sink)
+        await self._feed.start()
 
     async def stop(self) -> None:
-        """Stop following marks."""
+        """Stop the feed and the marks."""
+        self._context = None
+        if self._feed is not None:
+            await self._feed.stop()
         await self.marks.close()
+
+    @property
+    def following_marks(self) -> bool:
+        """Say whether this executor is started and connected (its marks are current)."""
+        context = self._context
+        return context is not None and self._meta is not None and context.nc.is_connected
+
+    async def _wait_for_server(self) -> MetaReply:
+        deadline = time.monotonic() + self.options.connect_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                return await self.client.meta()
+            except VenueUnavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)  # the venue server may start after its executors
+            delay = min(delay * 2, 1.0)
+
+    async def _event_seqs(self) -> dict[str, int]:
+        return (await self.client.meta()).event_seqs
+
+    # market ----------------------------------------------------------------------------
+    def rules(self, symbol: str) -> MarketRules | None:
+        """Return the symbol's rules (the paper venue lists every symbol)."""
+        return rules_from(self._meta.rules, symbol) if self._meta is not None else None
+
+    def mark(self, symbol: str) -> float | None:
+        """Return the latest mark of ``symbol``."""
+        return self.marks.price(symbol)
 
     def can_trade_now(self, symbol: str) -> bool:
         """Say whether ``symbol`` can trade: the paper venue is open whenever it has a mark."""
         return self.marks.price(symbol) is not None
 
-    async def prepare(self, intent: ExecutionIntent, position: Position) -> ExecutionPlan | Skip:
-        """Size the intent at the current mark under the symbol's rules."""
-        mark = self.marks.price(intent.token_contract)
-        if mark is None:
-            return Skip(
-                reason=SkipReason.NO_MARK.value,
-                detail=f"no mark price for {intent.token_contract} on {self.venue}",
-            )
-        return plan_order(
-            intent,
-            position,
-            mark=mark,
-            rules=self.config.rules(intent.token_contract),
-            venue=self.venue,
-        )
+    def adjust(self, plan: ExecutionPlan) -> ExecutionPlan | Skip:
+        """Keep the plan (no price grid on paper), but refuse a plan the venue would refuse."""
+        if plan.order_type is OrderType.LIMIT and not (plan.price or 0) > 0:
+            detail = f"limit price {plan.price} is not positive"
+            return Skip(reason=SkipReason.NO_MARK.value, detail=detail)
+        if not plan.size > 0:
+            return Skip(reason=SkipReason.ZERO_SIZE.value, detail=f"size {plan.size:g}")
+        return plan
 
-    async def execute(self, plan: ExecutionPlan, position: Position) -> OrderOutcome:
-        """Fill the plan's order once (same client order id: the first order is returned)."""
-        mark = self.marks.price(plan.symbol)
-        if mark is None:
-            return OrderOutcome(status=ExecutionStatus.ERROR, error=f"no mark for {plan.symbol}")
+    # orders ----------------------------------------------------------------------------
+    async def place(self, plan: ExecutionPlan) -> VenueOrder:
+        """Place the plan's order once; a known client order id returns its order."""
+        return await self.client.place(plan)
 
-        def fill(book: SymbolBook) -> PaperOrder:
-            return self._fill(plan, mark, book)
+    async def cancel(self, account: str, symbol: str, client_order_id: str) -> VenueOrder:
+        """Cancel the order if it still works; raise ``OrderNotFound`` if never placed."""
+        return await self._existing("cancel", account, symbol, client_order_id)
 
-        order, _ = await self.account.place(plan.client_order_id, plan.symbol, fill)
-        return outcome_of(order)
+    async def order_status(self, account: str, symbol: str, client_order_id: str) -> VenueOrder:
+        """Return the order's state; raise ``OrderNotFound`` if never placed."""
+        return await self._existing("status", account, symbol, client_order_id)
 
-    async def fence(self, plan: ExecutionPlan) -> OrderOutcome | None:
-        """Take the client order id's gate with a zero-size ``fenced`` order, unless it filled.
+    async def _existing(self, op: str, account: str, symbol: str, cloid: str) -> VenueOrder:
+        order = await self.client.order(op, account, symbol, cloid)
+        if order is None:
+            raise OrderNotFound(f"no order {cloid} on account {account}")
+        return order
 
-        A later placement with that id finds the fenced order and fills nothing; a placement
-        already past the gate either committed its fill first (returned here) or finds the
-        fenced order in the book when it commits.
-        """
+    async def fills_since(self, account: str, since: datetime) -> list[VenueFill]:
+        """Return the account's fills at or after ``since``, oldest first."""
+        return await self.client.fills_since(account, since)
 
-        def fenced(book: SymbolBook) -> PaperOrder:
-            note = "fenced: the executor will not send this order"
-            return self._order(plan, book, 0.0, None, 0.0, FENCED, note)
+    async def net_position(self, account: str, symbol: str) -> float:
+        """Return the account's signed net position in ``symbol``."""
+        return await self.client.net(account, symbol)
 
-        order, _ = await self.account.place(plan.client_order_id, plan.symbol, fenced)
-        return None if order.status == FENCED else outcome_of(order)
+    async def fence(self, account: str, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """Make the client order id unusable; return its order if one exists."""
+        return await self.client.order("fence", account, symbol, client_order_id)
 
-    async def lookup(self, plan: ExecutionPlan) -> OrderOutcome | None:
-        """Return the outcome of the order with the plan's client order id, or None."""
-        order = await self.account.order(plan.client_order_id, plan.symbol)
-        return None if order is None or order.status == FENCED else outcome_of(order)
+    # test hooks ------------------------------------------------------------------------
+    async def drop_feed(self) -> None:
+        """Drop the live feed (events sent meanwhile are lost)."""
+        if self._feed is not None:
+            await self._feed.stop()
 
-    def _fill(self, plan: ExecutionPlan, mark: float, book: SymbolBook) -> PaperOrder:
-        cfg = self.config
-        size, note = plan.size, ""
-        if plan.reduce_only:
-            reducible = -book.size if plan.side is Side.BUY else book.size
-            if reducible <= 0:
-                size, note = 0.0, "reduce-only order would not reduce the venue position"
-            elif reducible < size:
-                size, note = reducible, f"reduce-only order shrunk to the position {reducible:g}"
-        taker = plan.order_type == "market"
-        if taker:
-            move = cfg.slippage_bps / 10_000
-            price = mark * (1 + move) if plan.side is Side.BUY else mark * (1 - move)
-            limit = plan.price
-            crosses = limit is not None and (
-                price > limit if plan.side is Side.BUY else price < limit
-            )
-            if crosses:
-                size, note = 0.0, f"IOC cancelled: fill {price:g} beyond limit {limit:g}"
-        else:
-            price = plan.price if plan.price is not None else mark
-        fee_bps = cfg.maker_fee_bps if plan.post_only else cfg.taker_fee_bps
-        fees = size * price * fee_bps / 10_000
-        if size > 0:
-            status = ExecutionStatus.SUCCESS.value
-        else:
-            status = "rejected" if plan.reduce_only and not taker else "cancelled"
-        avg_price = price if size > 0 else None
-        return self._order(plan, book, size, avg_price, round(fees, 10), status, note)
-
-    def _order(
-        self,
-        plan: ExecutionPlan,
-        book: SymbolBook,
-        filled_size: float,
-        avg_price: float | None,
-        fees_usd: float,
-        status: str,
-        note: str,
-    ) -> PaperOrder:
-        """Return the venue's record of the plan's order, numbered after the book's last."""
-        return PaperOrder(
-            order_id=f"{self.venue}-{plan.symbol}-{book.order_count + 1}",
-            client_order_id=plan.client_order_id,
-            symbol=plan.symbol,
-            side=plan.side.value,
-            order_type=plan.order_type,
-            time_in_force=plan.time_in_force,
-            reduce_only=plan.reduce_only,
-            size=plan.size,
-            filled_size=filled_size,
-            avg_price=avg_price,
-            fees_usd=fees_usd,
-            status=status,
-            created_at=datetime.now(UTC),
-            note=note,
-        )
-
-
-def outcome_of(order: PaperOrder) -> OrderOutcome:
-    """Translate a paper order into the runtime's outcome."""
-    filled = order.filled_size > 0
-    metadata = {"venue_status": order.status}
-    if order.note:
-        metadata["note"] = order.note
-    return OrderOutcome(
-        status=ExecutionStatus.SUCCESS if filled else ExecutionStatus.ERROR,
-        filled_size=order.filled_size,
-        avg_price=order.avg_price,
-        fees_usd=order.fees_usd,
-        venue_order_id=order.order_id,
-        error=None if filled else order.note or order.status,
-        metadata=metadata,
-    )
+    async def restore_feed(self) -> None:
+        """Subscribe again and emit a ``VenueGap`` since the last event heard."""
+        if self._feed is not None:
+            await self._feed.resume("the feed was dropped and restored")

@@ -1,10 +1,15 @@
-"""Mark prices: a start-up table, then the latest mark per symbol from the MARKS stream."""
+"""Mark prices: a start-up table, then the latest mark per symbol from the MARKS stream.
+
+Only a strictly newer mark replaces a symbol's mark (a redelivered one is ignored), and
+each new mark is passed to the optional ``on_mark`` callback: the venue server matches
+resting orders there.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 import msgspec
@@ -17,13 +22,17 @@ from intentbus.schemas import Mark, decoder
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime.fromtimestamp(0, UTC)
+OnMark = Callable[[Mark], Awaitable[None]]
 
 
 class MarkBook:
     """Keep the latest mark of every symbol of one venue; newer marks win."""
 
-    def __init__(self, venue: str, table: Mapping[str, float]) -> None:
+    def __init__(
+        self, venue: str, table: Mapping[str, float], on_mark: OnMark | None = None
+    ) -> None:
         self._venue = venue
+        self._on_mark = on_mark
         self._marks: dict[str, tuple[float, datetime]] = {
             symbol: (price, _EPOCH) for symbol, price in table.items()
         }
@@ -35,12 +44,22 @@ class MarkBook:
         found = self._marks.get(symbol)
         return found[0] if found else None
 
+    def prices(self) -> dict[str, float]:
+        """Return the latest mark of every symbol."""
+        return {symbol: price for symbol, (price, _) in self._marks.items()}
+
+    def seed(self, symbol: str, price: float, at: datetime) -> None:
+        """Know a mark already matched (before a restart): only newer ones count."""
+        current = self._marks.get(symbol)
+        if current is None or current[1] < at:
+            self._marks[symbol] = (price, at)
+
     def apply(self, mark: Mark) -> bool:
         """Record ``mark`` unless an equally new or newer one is known; say if it was used."""
         if mark.venue != self._venue:
             return False
         current = self._marks.get(mark.symbol)
-        if current is not None and current[1] > mark.at:
+        if current is not None and current[1] >= mark.at:
             return False
         self._marks[mark.symbol] = (mark.price, mark.at)
         return True
@@ -61,7 +80,7 @@ class MarkBook:
         for name in info.state.subjects or {}:
             raw = await js.get_last_msg(topology.marks_stream, name)
             if raw.data:
-                self._apply_bytes(raw.data)
+                await self._apply_bytes(raw.data)
 
     async def close(self) -> None:
         """Stop following marks."""
@@ -71,10 +90,13 @@ class MarkBook:
             self._sub = None
 
     async def _on_msg(self, msg: Msg) -> None:
-        self._apply_bytes(msg.data)
+        await self._apply_bytes(msg.data)
 
-    def _apply_bytes(self, data: bytes) -> None:
+    async def _apply_bytes(self, data: bytes) -> None:
         try:
-            self.apply(self._decoder.decode(data))
+            mark = self._decoder.decode(data)
         except msgspec.MsgspecError:
             log.warning("ignoring an invalid mark: %r", data[:200])
+            return
+        if self.apply(mark) and self._on_mark is not None:
+            await self._on_mark(mark)

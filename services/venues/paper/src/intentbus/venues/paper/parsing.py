@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
+
+_BOOK = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
 
 
 class OptionError(ValueError):
@@ -48,4 +51,33 @@ def parse_symbol_map(name: str, raw: str, *, positive: bool = True) -> dict[str,
             raise OptionError(f"option {name}: {part!r} is not SYMBOL:VALUE")
         label = f"{name}[{symbol}]"
         table[symbol] = parse_float(label, value.strip(), minimum=0.0, strict=positive)
+    return table
+
+
+_ACCOUNT = re.compile(r"^[A-Za-z0-9_=-]{1,128}$")
+
+
+def parse_accounts(raw: str) -> dict[str, str]:
+    """Parse ``BOOK:ACCOUNT,...``: each book trades on its own account, never two on one."""
+    table: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        book, sep, account = (s.strip() for s in part.partition(":"))
+        if not sep or not _BOOK.fullmatch(book) or not _ACCOUNT.fullmatch(account):
+            raise OptionError(
+                f"option accounts: {part!r} is not BOOK:ACCOUNT (a book is 1-64 and an "
+                "account 1-128 of letters, digits, '_', '-', '=')"
+            )
+        if book in table and table[book] != account:
+            raise OptionError(f"option accounts: book {book!r} is mapped twice")
+        if owners.get(account, book) != book:
+            raise OptionError(
+                f"option accounts: books {owners[account]!r} and {book!r} cannot share "
+                f"account {account!r} (one account per book)"
+            )
+        table[book] = account
+        owners[account] = book
     return table

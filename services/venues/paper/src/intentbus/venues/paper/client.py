@@ -1,0 +1,124 @@
+"""Talk to a paper venue server over NATS request/reply (typed decoders built once)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from intentbus.executor.base import OrderNotFound, VenueFill, VenueOrder
+from intentbus.schemas import ExecutionPlan
+from intentbus.venues.paper.protocol import (
+    REPLY_TYPES,
+    AccountsReply,
+    AccountView,
+    ErrorReply,
+    FillsReply,
+    FillsRequest,
+    ListRequest,
+    MetaReply,
+    MetaRequest,
+    NetReply,
+    NetRequest,
+    OrderReply,
+    OrderRequest,
+    OrdersReply,
+    PaperSubjects,
+    PlaceRequest,
+)
+
+R = TypeVar("R")
+
+
+class VenueUnavailable(ConnectionError):
+    """Raise when no paper venue server answered (the request may or may not have acted)."""
+
+
+class VenueError(RuntimeError):
+    """Raise when the server refused or failed a request; ``code`` says which."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class PaperVenueClient:
+    """Send requests to one paper venue server."""
+
+    def __init__(self, nc: Client, subjects: PaperSubjects, timeout_s: float) -> None:
+        self._nc = nc
+        self._subjects = subjects
+        self._timeout_s = timeout_s
+        self._encoder = msgspec.json.Encoder()
+        self._decoders: dict[str, msgspec.json.Decoder[Any]] = {
+            op: msgspec.json.Decoder(kind) for op, kind in REPLY_TYPES.items()
+        }
+
+    async def call(self, op: str, request: msgspec.Struct, expected: type[R]) -> R:
+        """Send one request; return its reply or raise the error it carries."""
+        subject = self._subjects.api(op)
+        try:
+            msg = await self._nc.request(
+                subject, self._encoder.encode(request), timeout=self._timeout_s
+            )
+        except NoRespondersError:
+            raise VenueUnavailable(
+                f"no paper venue server answers on {subject} "
+                "(start one with `intentbus paper-venue`, and check --namespace)"
+            ) from None
+        except (NatsTimeoutError, TimeoutError):
+            raise VenueUnavailable(
+                f"the paper venue did not answer {op} within {self._timeout_s:g}s"
+            ) from None
+        reply = self._decoders[op].decode(msg.data)
+        if isinstance(reply, ErrorReply):
+            if reply.code == "not_found":
+                raise OrderNotFound(reply.message)
+            raise VenueError(reply.code, reply.message)
+        if not isinstance(reply, expected):
+            raise VenueError("internal", f"unexpected reply to {op}: {reply!r}")
+        return reply
+
+    async def meta(self) -> MetaReply:
+        """Return the venue's rules, accounts, prices and event sequence numbers."""
+        return await self.call("meta", MetaRequest(), MetaReply)
+
+    async def place(self, plan: ExecutionPlan) -> VenueOrder:
+        """Place the plan's order (idempotent on its client order id)."""
+        reply = await self.call("place", PlaceRequest(plan=plan), OrderReply)
+        if reply.order is None:
+            raise VenueError("internal", "place answered without an order")
+        return reply.order
+
+    async def order(self, op: str, account: str, symbol: str, cloid: str) -> VenueOrder | None:
+        """Run ``cancel``, ``status`` or ``fence`` on one order."""
+        request = OrderRequest(account=account, symbol=symbol, client_order_id=cloid)
+        return (await self.call(op, request, OrderReply)).order
+
+    async def fills_since(self, account: str, since: datetime) -> list[VenueFill]:
+        """Return every fill of ``account`` at or after ``since``, oldest first."""
+        fills: list[VenueFill] = []
+        start: int | None = 0
+        while start is not None:
+            request = FillsRequest(account=account, since=since, start=start)
+            page = await self.call("fills", request, FillsReply)
+            fills.extend(page.fills)
+            start = page.next_start
+        return fills
+
+    async def net(self, account: str, symbol: str) -> float:
+        """Return the signed net position."""
+        return (await self.call("net", NetRequest(account=account, symbol=symbol), NetReply)).net
+
+    async def accounts(self, account: str | None = None) -> list[AccountView]:
+        """Return every account (or one)."""
+        return (await self.call("accounts", ListRequest(account=account), AccountsReply)).accounts
+
+    async def orders(self, account: str | None = None, live_only: bool = False) -> list[VenueOrder]:
+        """Return orders, oldest first."""
+        request = ListRequest(account=account, live_only=live_only)
+        return (await self.call("orders", request, OrdersReply)).orders
