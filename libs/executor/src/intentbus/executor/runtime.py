@@ -144,7 +144,8 @@ class ExecutorRuntime:
         """Own partitions, consume and follow until ``stop`` is set; then hand everything over."""
         await self._start()
         follower = self.follower
-        follow = asyncio.create_task(follower.run(stop))
+        following = asyncio.Event()
+        follow = asyncio.create_task(follower.run(following))
         try:
             async for change in self._ownership.changes(stop):
                 if isinstance(change, Acquired):
@@ -158,6 +159,7 @@ class ExecutorRuntime:
                 await self._released(partition, hand_over=False)
             with contextlib.suppress(Exception):
                 await self._ownership.stop()
+            following.set()
             await follow
             with contextlib.suppress(Exception):
                 await self._executor.stop()
