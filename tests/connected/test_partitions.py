@@ -12,7 +12,7 @@ import pytest_asyncio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
-from nats.js.errors import NotFoundError, ServiceUnavailableError
+from nats.js.errors import KeyNotFoundError, NotFoundError, ServiceUnavailableError
 
 from intentbus.bus import BusSettings, Topology, connect
 from intentbus.executor.partitions import (
@@ -24,11 +24,16 @@ from intentbus.executor.partitions import (
     Released,
     consumer_gone,
 )
-from intentbus.executor.partitions_model import consumer_name
+from intentbus.executor.partitions_model import (
+    MEMBERS_BUCKET,
+    PARTITIONS_BUCKET,
+    consumer_name,
+    lease_decoder,
+)
 from intentbus.testing import wait_for
 
 VENUE = "paper"
-FAST = OwnershipSettings(heartbeat_s=0.2, ttl_s=1.5, member_retention_s=60.0)
+FAST = OwnershipSettings(heartbeat_s=0.2, ttl_s=2.0, member_retention_s=60.0)
 
 
 class Replica:
@@ -210,14 +215,24 @@ async def test_killed_owner_loses_its_partitions_within_the_ttl(spawn: Spawn) ->
     assert {p for p, g in b.owned.items() if g == 2} == taken
 
 
-async def test_graceful_stop_hands_over_without_waiting_for_the_ttl(spawn: Spawn) -> None:
+async def test_graceful_stop_hands_over_without_waiting_for_the_ttl(
+    js: JetStreamContext, topology: Topology, spawn: Spawn
+) -> None:
     slow = OwnershipSettings(heartbeat_s=0.2, ttl_s=5.0, member_retention_s=60.0)
     a = await spawn("owner-a", slow)
     b = await spawn("owner-b", slow)
     await wait_for(lambda: settled([a, b]), until=lambda o: len(set(o.values())) == 2)
+    held = set(a.owned)
     stopped_at = time.monotonic()
     await a.ownership.stop()
     a.alive = a.checked = False
+    leases = await js.key_value(topology.bucket(PARTITIONS_BUCKET))
+    for partition in held:  # freed (or already b's), not left to expire
+        entry = await leases.get(f"{VENUE}.all.p{partition}")
+        assert lease_decoder.decode(entry.value or b"").owner in ("", "owner-b")
+    members = await js.key_value(topology.bucket(MEMBERS_BUCKET))
+    with pytest.raises(KeyNotFoundError):
+        await members.get(f"{VENUE}.all.owner-a")
     await settled([a, b], timeout_s=slow.ttl_s)
     assert time.monotonic() - stopped_at < 1.5  # the TTL is 5 s
 

@@ -37,20 +37,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, TypeVar
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy, KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from intentbus.bus.streams import ConsumerSpec, with_api_retries
 from intentbus.bus.subjects import Topology, check_token
-from intentbus.executor.kv import ensure_bucket
+from intentbus.executor.partitions_io import api, move_consumer, open_bucket, scan
 from intentbus.executor.partitions_model import (
     MEMBERS_BUCKET,
     PARTITIONS_BUCKET,
@@ -63,7 +59,6 @@ from intentbus.executor.partitions_model import (
     Released,
     assign,
     consumer_gone,
-    consumer_name,
     default_owner,
     lease_decoder,
     member_decoder,
@@ -82,14 +77,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _CLOSED = object()
 
 
 @dataclass
 class _Held:
     generation: int
-    revision: int
     released_at: float | None = None  # monotonic time Released was reported
 
 
@@ -130,8 +123,9 @@ class PartitionOwnership:
         """Provision the buckets and start heartbeating (``heartbeat=False``: only by
         explicit :meth:`tick` calls, for tests and tools)."""
         retention = self.settings.member_retention_s
-        self._members = await self._bucket(self._topology.bucket(MEMBERS_BUCKET), retention)
-        self._leases = await ensure_bucket(self._js, self._topology.bucket(PARTITIONS_BUCKET))
+        members = self._topology.bucket(MEMBERS_BUCKET)
+        self._members = await open_bucket(self._js, members, ttl_s=retention)
+        self._leases = await open_bucket(self._js, self._topology.bucket(PARTITIONS_BUCKET))
         if heartbeat:
             self._task = asyncio.create_task(self._run(), name=f"ownership-{self.owner}")
 
@@ -222,15 +216,13 @@ class PartitionOwnership:
             members, leases = self._kv(self._members), self._kv(self._leases)
             now = time.time()
             alive = MemberRecord(owner=self.owner, expires_at=now + self.settings.ttl_s)
-            await with_api_retries(
-                lambda: members.put(self._member_key, msgspec.json.encode(alive))
-            )
+            await api(lambda: members.put(self._member_key, msgspec.json.encode(alive)))
             live = {self.owner} | {
                 record.owner
-                for record, _ in (await self._scan(members, member_decoder)).values()
+                for record, _ in (await scan(members, self._prefix, member_decoder)).values()
                 if record.expires_at > now
             }
-            found = await self._scan(leases, lease_decoder)
+            found = await scan(leases, self._prefix, lease_decoder)
             current = {int(key.rsplit(".p", 1)[1]): value for key, value in found.items()}
             await self._renew(current, now)
             mine = {
@@ -263,7 +255,7 @@ class PartitionOwnership:
                 continue
             renewed = msgspec.structs.replace(record, expires_at=now + self.settings.ttl_s)
             try:
-                held.revision = await leases.update(
+                await leases.update(
                     self._lease_key(partition), msgspec.json.encode(renewed), last=revision
                 )
             except Exception:  # a write in between or a timeout: the next round decides
@@ -293,56 +285,27 @@ class PartitionOwnership:
                 revision = await leases.update(key, msgspec.json.encode(record), last=lease[1])
         except KeyWrongLastSequenceError:
             return  # someone else was faster
-        self._held[partition] = _Held(generation, revision)
+        self._held[partition] = _Held(generation)
         try:
-            spec = await self._move_consumer(partition, generation, before)
-            ready = msgspec.structs.replace(record, consumer_generation=generation)
-            self._held[partition].revision = await leases.update(
-                key, msgspec.json.encode(ready), last=revision
+            spec = await move_consumer(
+                self._js,
+                self._topology,
+                self.settings,
+                venue=self.venue,
+                book=self.book,
+                scope=self.scope,
+                partition=partition,
+                generation=generation,
+                earlier={before.generation, before.consumer_generation},
             )
+            ready = msgspec.structs.replace(record, consumer_generation=generation)
+            await leases.update(key, msgspec.json.encode(ready), last=revision)
         except Exception:
             log.exception("could not take partition %d over; freeing it", partition)
             await self._free(partition)
             return
         log.info("acquired partition %d (generation %d)", partition, generation)
         self._changes.put_nowait(Acquired(partition, generation, spec))
-
-    async def _move_consumer(
-        self, partition: int, generation: int, before: LeaseRecord
-    ) -> ConsumerSpec:
-        """Create this generation's consumer at the old ack floor + 1; delete the old."""
-        stream = self._topology.intents_stream
-        start, older = 1, list[str]()
-        earlier = {before.generation, before.consumer_generation} - {0}
-        for old in sorted(earlier, reverse=True):
-            name = consumer_name(self.venue, self.scope, partition, old)
-            try:
-                info = await self._api(partial(self._js.consumer_info, stream, name))
-            except NotFoundError:
-                continue
-            if not older:  # the newest existing generation holds the progress
-                start = info.ack_floor.stream_seq + 1
-            older.append(name)
-        if earlier and not older:
-            log.warning("partition %d: no earlier consumer left, starting over", partition)
-        spec = ConsumerSpec(
-            stream=stream,
-            durable=consumer_name(self.venue, self.scope, partition, generation),
-            filter_subjects=(
-                self._topology.intents_partition_filter(self.venue, partition, self.book),
-            ),
-            ack_wait_s=self.settings.ack_wait_s,
-            max_deliver=self.settings.max_deliver,
-            max_ack_pending=self.settings.max_ack_pending,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-        )
-        config = spec.config()
-        config.opt_start_seq = start
-        await self._api(lambda: self._js.add_consumer(stream, config=config))
-        for name in older:
-            with contextlib.suppress(NotFoundError):
-                await self._api(partial(self._js.delete_consumer, stream, name))
-        return spec
 
     async def _free(self, partition: int) -> None:
         """Mark our lease of ``partition`` free (generation kept) and forget it."""
@@ -379,40 +342,3 @@ class PartitionOwnership:
         if bucket is None:
             raise RuntimeError("PartitionOwnership.start() was not called")
         return bucket
-
-    @staticmethod
-    async def _api(call: Callable[[], Awaitable[T]]) -> T:
-        return await with_api_retries(call, attempts=4, first_delay_s=0.1)
-
-    async def _scan(
-        self, bucket: KeyValue, decoder: msgspec.json.Decoder[Any]
-    ) -> dict[str, tuple[Any, int]]:
-        """Return the current (record, revision) of every key under our prefix."""
-
-        async def scan() -> dict[str, tuple[Any, int]]:
-            watcher: Any = await bucket.watch(f"{self._prefix}.>", inactive_threshold=2.0)
-            found: dict[str, tuple[Any, int]] = {}
-            try:
-                while (entry := await watcher.updates(timeout=2.0)) is not None:
-                    if entry.operation is not None:  # deleted or purged
-                        found.pop(entry.key, None)
-                        continue
-                    try:
-                        found[entry.key] = (decoder.decode(entry.value), entry.revision)
-                    except msgspec.DecodeError:
-                        log.warning("ignoring malformed record %s", entry.key)
-            finally:
-                await watcher.stop()
-            return found
-
-        return await self._api(scan)
-
-    async def _bucket(self, name: str, ttl_s: float) -> KeyValue:
-        async def open_or_create() -> KeyValue:
-            try:
-                return await self._js.key_value(name)
-            except BucketNotFoundError:
-                config = KeyValueConfig(bucket=name, history=1, ttl=ttl_s, storage=StorageType.FILE)
-                return await self._js.create_key_value(config=config)
-
-        return await self._api(open_or_create)
