@@ -12,9 +12,14 @@ import pytest_asyncio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
-from nats.js.errors import KeyNotFoundError, NotFoundError, ServiceUnavailableError
+from nats.js.errors import (
+    BadRequestError,
+    KeyNotFoundError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
-from intentbus.bus import BusSettings, Topology, connect
+from intentbus.bus import BusSettings, Topology, connect, ensure_consumer
 from intentbus.executor.partitions import (
     Acquired,
     Change,
@@ -51,6 +56,7 @@ class Replica:
         self.overlaps: list[str] = []
         self.alive = True
         self.checked = True
+        self.auto_release = True  # False: Released partitions wait for the test
         self.task: asyncio.Task[None] | None = None
 
     @property
@@ -69,7 +75,7 @@ class Replica:
                 assert_disjoint(self.world)
             except AssertionError as exc:
                 self.overlaps.append(str(exc))
-            if isinstance(change, Released):
+            if isinstance(change, Released) and self.auto_release:
                 await self.ownership.release(change.partition)
 
     async def kill(self) -> None:
@@ -202,6 +208,31 @@ async def test_third_owner_joins_and_partitions_move_without_double_ownership(
     assert not [e for r in replicas for e in r.events if isinstance(e, Lost)]
 
 
+async def test_a_released_partition_moves_only_once_the_runtime_released_it(
+    spawn: Spawn,
+) -> None:
+    a = await spawn("owner-a")
+    a.auto_release = False  # the runtime is still draining
+    await settled([a])
+    b = await spawn("owner-b", heartbeat=False)  # rounds when the test says
+    await b.ownership.tick()
+    releasing = await wait_for(
+        lambda: events_of(a),
+        until=lambda e: sum(isinstance(x, Released) for x in e) == 8,
+        what="a releases 8",
+    )
+    await b.ownership.tick()
+    await b.ownership.tick()
+    assert b.owned == {}  # a still holds them while draining
+    assert len(a.owned) == 16
+    for change in releasing:
+        if isinstance(change, Released):
+            await a.ownership.release(change.partition)
+    await b.ownership.tick()
+    assert b.owned == dict.fromkeys(set(range(16)) - set(a.owned), 2)
+    assert len(b.owned) == 8
+
+
 async def test_killed_owner_loses_its_partitions_within_the_ttl(spawn: Spawn) -> None:
     a = await spawn("owner-a")
     b = await spawn("owner-b")
@@ -260,6 +291,7 @@ async def test_takeover_resumes_at_the_ack_floor_and_deletes_the_old_consumer(
         await js.consumer_info(old.stream, old.durable)
     info = await js.consumer_info(new.stream, new.durable)
     assert info.config.opt_start_seq == seqs[2]
+    assert not await ensure_consumer(js, new)  # what MessageConsumer.run does: no change
     fresh = await js.pull_subscribe_bind(durable=new.durable, stream=new.stream)
     redelivered = await fresh.fetch(20, timeout=1.0)
     # every unacked one, in order, and msgs[3] again: acked above the floor
@@ -282,6 +314,9 @@ async def test_stalled_owner_is_fenced_and_told_it_lost_its_partitions(
     with pytest.raises(ServiceUnavailableError) as failed:  # gone before a learns it
         await sub.fetch(1, timeout=1.0)
     assert consumer_gone(failed.value)
+    with pytest.raises(BadRequestError) as refused:  # nor can it bring it back
+        await ensure_consumer(a.nc.jetstream(), old)
+    assert consumer_gone(refused.value)
     assert a.ownership.owns(partition, 1)
     await a.ownership.tick()  # a wakes up
     await wait_for(lambda: events_of(a), until=lambda e: len(e) == 32)
