@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import msgspec
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
@@ -32,6 +33,7 @@ from intentbus.executor.partitions import (
 from intentbus.executor.partitions_model import (
     MEMBERS_BUCKET,
     PARTITIONS_BUCKET,
+    LeaseRecord,
     consumer_name,
     lease_decoder,
 )
@@ -296,6 +298,34 @@ async def test_takeover_resumes_at_the_ack_floor_and_deletes_the_old_consumer(
     redelivered = await fresh.fetch(20, timeout=1.0)
     # every unacked one, in order, and msgs[3] again: acked above the floor
     assert [m.metadata.sequence.stream for m in redelivered] == seqs[2:]
+
+
+async def test_takeover_after_a_taker_died_before_creating_its_consumer(
+    js: JetStreamContext, topology: Topology, spawn: Spawn
+) -> None:
+    a = await spawn("owner-a", heartbeat=False)
+    a.checked = False
+    await a.ownership.tick()
+    seqs = await publish(js, topology, "pos-z", 4)
+    partition = await partition_of(js, topology, seqs[0])
+    first = a.acquired(partition).spec
+    sub = await js.pull_subscribe_bind(durable=first.durable, stream=first.stream)
+    msgs = await sub.fetch(4, timeout=1.0)
+    await msgs[0].ack_sync()
+    # a "ghost" took generation 2 and died before creating its consumer
+    leases = await js.key_value(topology.bucket(PARTITIONS_BUCKET))
+    ghost = LeaseRecord(owner="ghost", generation=2, expires_at=0.0, consumer_generation=1)
+    await leases.put(f"{VENUE}.all.p{partition}", msgspec.json.encode(ghost))
+
+    await a.ownership.tick()  # a lost generation 1, then takes generation 3 back
+    assert a.owned[partition] == 3
+    await wait_for(lambda: events_of(a), until=lambda e: a.acquired(partition).generation == 3)
+    assert Lost(partition, 1) in a.events
+    third = a.acquired(partition).spec
+    info = await js.consumer_info(third.stream, third.durable)
+    assert info.config.opt_start_seq == seqs[1]  # generation 1's ack floor + 1
+    with pytest.raises(NotFoundError):
+        await js.consumer_info(first.stream, first.durable)
 
 
 async def test_stalled_owner_is_fenced_and_told_it_lost_its_partitions(

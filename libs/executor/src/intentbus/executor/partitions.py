@@ -285,7 +285,6 @@ class PartitionOwnership:
                 revision = await leases.update(key, msgspec.json.encode(record), last=lease[1])
         except KeyWrongLastSequenceError:
             return  # someone else was faster
-        self._held[partition] = _Held(generation)
         try:
             spec = await move_consumer(
                 self._js,
@@ -302,26 +301,30 @@ class PartitionOwnership:
             await leases.update(key, msgspec.json.encode(ready), last=revision)
         except Exception:
             log.exception("could not take partition %d over; freeing it", partition)
-            await self._free(partition)
+            await self._unlease(partition, generation)
             return
+        self._held[partition] = _Held(generation)
         log.info("acquired partition %d (generation %d)", partition, generation)
         self._changes.put_nowait(Acquired(partition, generation, spec))
 
     async def _free(self, partition: int) -> None:
-        """Mark our lease of ``partition`` free (generation kept) and forget it."""
+        """Forget ``partition`` and mark our lease of it free."""
         held = self._held.pop(partition, None)
-        if held is None:
-            return
+        if held is not None:
+            await self._unlease(partition, held.generation)
+
+    async def _unlease(self, partition: int, generation: int) -> None:
+        """Mark our lease of ``partition`` free, its generation kept for the next taker."""
         leases, key = self._kv(self._leases), self._lease_key(partition)
         for _ in range(3):  # re-read on a concurrent write (our renewal timed out, say)
             try:
                 entry = await leases.get(key)
                 record = lease_decoder.decode(entry.value or b"{}")
-                if record.owner != self.owner or record.generation != held.generation:
+                if record.owner != self.owner or record.generation != generation:
                     return  # not ours any more
                 free = msgspec.structs.replace(record, owner="", expires_at=0.0)
                 await leases.update(key, msgspec.json.encode(free), last=entry.revision)
-                log.info("released partition %d (generation %d)", partition, held.generation)
+                log.info("released partition %d (generation %d)", partition, generation)
                 return
             except KeyWrongLastSequenceError:
                 continue

@@ -154,7 +154,10 @@ def consumer_gone(exc: BaseException) -> bool:
     """
     if isinstance(exc, ServiceUnavailableError | NotFoundError | NoRespondersError):
         return True
-    return isinstance(exc, APIError) and (exc.err_code == 10094 or exc.code == 409)
+    if not isinstance(exc, APIError):
+        return False
+    deleted = exc.code == 409 and "deleted" in (exc.description or "").lower()
+    return deleted or exc.err_code == 10094
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_=-]+")
