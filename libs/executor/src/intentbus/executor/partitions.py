@@ -24,11 +24,21 @@ fails (see :func:`consumer_gone`) before it even learns of its ``Lost``. A delet
 generation cannot come back either: specs start ``BY_START_SEQUENCE`` with no sequence,
 so ``ensure_consumer`` refuses to re-create one.
 
+Runtime contract: iterate :meth:`PartitionOwnership.changes` from one task. On
+``Acquired`` run a ``MessageConsumer`` on its spec; on ``Released`` stop it, let its
+in-hand intents settle, then ``release()``; on ``Lost`` stop it at once (no release:
+the new owner gets its unacked intents). A consumer whose fetch fails with
+:func:`consumer_gone` was taken over: treat it as ``Lost`` (the event follows within a
+round). Before exiting, stop every consumer, then call :meth:`PartitionOwnership.stop`.
+
 Caveats: liveness compares ``expires_at`` with the local wall clock, so hosts need
 clocks within a fraction of ``ttl_s`` (NTP). Owner ids must be unique per process
 (:func:`default_owner`). A partition with no earlier consumer left (first ever, or its
 consumers deleted by hand) starts at the beginning of the stream. Never delete the
-``EXEC_PARTITIONS`` bucket while executors run: it holds the generations.
+``EXEC_PARTITIONS`` bucket while executors run: it holds the generations. Lease writes
+are compare-and-set and not retried blindly (a retry after a lost reply would look like
+a conflict): the next round re-reads and decides. A book named ``all`` would share the
+venue-wide scope's names.
 """
 
 from __future__ import annotations
