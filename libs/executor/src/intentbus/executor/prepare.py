@@ -8,7 +8,7 @@ sized plan to its own grid (``adjust``).
 from __future__ import annotations
 
 from intentbus.executor.base import BaseExecutor
-from intentbus.executor.sizing import plan_order
+from intentbus.executor.sizing import plan_order, position_mismatch
 from intentbus.schemas import ExecutionIntent, ExecutionPlan, Position, Skip, SkipReason
 
 
@@ -16,6 +16,9 @@ def prepare(
     executor: BaseExecutor, intent: ExecutionIntent, position: Position, venue_net: float
 ) -> ExecutionPlan | Skip:
     """Return the venue's plan for ``intent`` given the account's net, or a skip."""
+    mismatch = position_mismatch(intent, position)
+    if mismatch is not None:
+        return mismatch
     symbol = intent.token_contract
     rules = executor.rules(symbol)
     if rules is None:

@@ -112,6 +112,18 @@ def held_size(position: Position, venue_net: float) -> float:
     return max(held, 0.0)
 
 
+def position_mismatch(intent: ExecutionIntent, position: Position) -> Skip | None:
+    """Return a skip when the intent names another position, venue, book or symbol."""
+    wanted = (intent.position_id, intent.token_chain, intent.book_id, intent.token_contract)
+    actual = (position.position_id, position.venue, position.book_id, position.token_contract)
+    if wanted == actual:
+        return None
+    return Skip(
+        reason=SkipReason.POSITION_MISMATCH.value,
+        detail=f"intent is for {'/'.join(wanted)}, the position is {'/'.join(actual)}",
+    )
+
+
 def plan_order(
     intent: ExecutionIntent,
     position: Position,
@@ -129,13 +141,9 @@ def plan_order(
     """
     if intent.action is ActionType.HOLD:
         return Skip(reason=SkipReason.HOLD.value)
-    wanted = (intent.position_id, intent.token_chain, intent.book_id, intent.token_contract)
-    actual = (position.position_id, position.venue, position.book_id, position.token_contract)
-    if wanted != actual:
-        return Skip(
-            reason=SkipReason.POSITION_MISMATCH.value,
-            detail=f"intent is for {'/'.join(wanted)}, the position is {'/'.join(actual)}",
-        )
+    mismatch = position_mismatch(intent, position)
+    if mismatch is not None:
+        return mismatch
     grows = increases(intent.action)
     if grows and intent.reduce_only:
         return Skip(

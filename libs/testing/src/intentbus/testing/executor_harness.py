@@ -11,7 +11,14 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from intentbus.bus import Topology
-from intentbus.schemas import DeadLetter, ExecutionResult, decoder
+from intentbus.schemas import (
+    DeadLetter,
+    ExecutionResult,
+    Fill,
+    OrderUpdate,
+    decoder,
+    results_stream_decoder,
+)
 
 
 class Runnable(Protocol):
@@ -51,9 +58,27 @@ async def _stream_payloads(js: JetStreamContext, stream: str) -> list[tuple[str,
 async def read_results(
     js: JetStreamContext, topology: Topology
 ) -> list[tuple[str, ExecutionResult]]:
-    """Return every (subject, result) stored on the RESULTS stream, in order."""
-    decode = decoder(ExecutionResult).decode
-    return [(s, decode(d)) for s, _, d in await _stream_payloads(js, topology.results_stream)]
+    """Return every (subject, final result) stored on the RESULTS stream, in order."""
+    decode = results_stream_decoder().decode
+    found = []
+    for subject, _, data in await _stream_payloads(js, topology.results_stream):
+        message = decode(data)
+        if isinstance(message, ExecutionResult):
+            found.append((subject, message))
+    return found
+
+
+async def read_updates(js: JetStreamContext, topology: Topology) -> list[OrderUpdate]:
+    """Return every order update stored on the RESULTS stream, in order."""
+    decode = results_stream_decoder().decode
+    messages = [decode(d) for _, _, d in await _stream_payloads(js, topology.results_stream)]
+    return [m for m in messages if isinstance(m, OrderUpdate)]
+
+
+async def read_fills(js: JetStreamContext, topology: Topology) -> list[Fill]:
+    """Return every fill stored on the FILLS stream, in order."""
+    decode = decoder(Fill).decode
+    return [decode(d) for _, _, d in await _stream_payloads(js, topology.fills_stream)]
 
 
 async def read_dead_letters(js: JetStreamContext, topology: Topology) -> list[DeadLetter]:
