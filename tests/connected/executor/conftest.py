@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -98,7 +99,7 @@ async def ledger(nc: Client, js: JetStreamContext, topology: Topology) -> AsyncI
     await fake.stop()
 
 
-@pytest_asyncio.fixture
+@pytest.fixture
 def runtimes(nats_url: str, topology: Topology) -> Runtimes:
     """Return a factory of runtimes, each on its own connection, stopped after its block."""
 
