@@ -1,4 +1,8 @@
-"""``intentbus demo``: a scripted book through real services, printed as tables."""
+"""``intentbus demo``: a scripted book through real services, printed as tables.
+
+The acts themselves are in :mod:`intentbus.cli.demo_run`, the script in
+:mod:`intentbus.cli.demo_script`.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,34 @@ import asyncio
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import DeliverPolicy
 
-from intentbus.bus import LedgerUnavailable, PositionClient, Publisher
+from intentbus.bus import LedgerUnavailable, PositionClient
 from intentbus.bus.embedded import EmbeddedNatsServer
-from intentbus.cli.demo_script import DEMO_POSITIONS, DEMO_PRICES, demo_intents
+from intentbus.cli.demo_run import run_acts
+from intentbus.cli.demo_script import VENUE, venue_options
 from intentbus.cli.processes import ServiceProcesses
-from intentbus.cli.tables import intents_table, results_table
-from intentbus.command.common import NatsUrlOption, bus_session, console, fail, run
-from intentbus.command.tables import positions_table
-from intentbus.schemas import ExecutionResult, decoder
+from intentbus.command.common import BusSession, NatsUrlOption, bus_session, console, fail, run
+
+_PROBE_PAUSE_S = 0.1  # between readiness probes answered at once with "no responders"
 
 
 def demo(
     nats_url: NatsUrlOption = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for every result.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds each step may wait for its messages.")
+    ] = 60.0,
 ) -> None:
-    """Run ledger and paper executor as processes and trade a scripted book on two books.
+    """Run ledger, paper venue and paper executor as processes and trade a scripted book.
 
-    Without a NATS URL an embedded nats-server with JetStream runs in a temporary folder.
-    Everything runs under a fresh namespace, so an existing server's streams are untouched.
+    A low-urgency BTC order rests on the paper venue; marks then move the market through
+    it and it fills in parts, printed as the fills arrive. Without a NATS URL an embedded
+    nats-server with JetStream runs in a temporary folder. Everything runs under a fresh
+    namespace, so an existing server's streams are untouched.
     """
     with tempfile.TemporaryDirectory(prefix="intentbus-demo-") as tmp:
         workdir = Path(tmp)
@@ -52,89 +59,68 @@ def demo(
 async def _demo(nats_url: str, workdir: Path, timeout_s: float) -> bool:
     namespace = "demo" + uuid.uuid4().hex[:8]
     common = ["--nats-url", nats_url, "--namespace", namespace]
-    prices = ",".join(f"{symbol}:{price:g}" for symbol, price in DEMO_PRICES.items())
+    venue_flags = [flag for option in venue_options() for flag in ("--option", option)]
     async with bus_session(nats_url, namespace, name="intentbus-demo") as bus:
         with ServiceProcesses(workdir) as services:
             services.start("ledger", "ledger", "--db", str(workdir / "ledger.sqlite3"), *common)
-            services.start(
-                "executor-paper",
-                "executor",
-                "--venue",
-                "paper",
-                "--option",
-                f"prices={prices}",
-                *common,
+            services.start("paper-venue", "paper-venue", *venue_flags, *common)
+            services.start("executor-paper", "executor", "--venue", VENUE, *common)
+            console.print(
+                f"namespace [bold]{namespace}[/]: ledger, paper venue ({' '.join(venue_options())})"
+                " and paper executor started as processes"
             )
             positions = PositionClient(bus.nc, bus.topology, timeout_s=1.0)
-            with console.status("waiting for the ledger"):
-                await _wait_for_ledger(positions, services, timeout_s)
-            for request in DEMO_POSITIONS:
-                await positions.open(request)
-            intents = demo_intents()
-            publisher = Publisher(bus.js, bus.topology)
-            sub = await bus.js.subscribe(
-                bus.topology.results_filter(),
-                stream=bus.topology.results_stream,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.ALL,
-            )
-            for intent in intents:
-                await publisher.intent(intent)
-            console.print(intents_table(intents, title="Intents published (in order)"))
-            results, last_seq = await _collect_results(sub, len(intents), services, timeout_s)
-            await sub.unsubscribe()
-            order = {intent.intent_id: n for n, intent in enumerate(intents)}
-            results.sort(key=lambda r: order[r.intent_id])
-            console.print(results_table(results, title="Results from the paper executor"))
-            await positions.get(DEMO_POSITIONS[0].position_id, min_results_seq=last_seq)
-            reply = await positions.list()
-            console.print(positions_table(reply.positions, title="Positions in the ledger"))
+            await _ready(services, "the ledger", _ledger_probe(positions), timeout_s)
+            await _ready(services, "the paper venue", _venue_probe(bus), timeout_s)
+            ok = await run_acts(bus, services, timeout_s)
             codes = services.stop_all()
     bad = {name: code for name, code in codes.items() if code != 0}
     if bad:
         console.print(f"[red]services exited with errors: {bad}[/]")
-    return len(results) == len(intents) and not bad
+    console.print("[green]demo done[/]" if ok and not bad else "[red]demo failed[/]")
+    return ok and not bad
 
 
-async def _wait_for_ledger(
-    positions: PositionClient, services: ServiceProcesses, timeout_s: float
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        dead = services.failed()
-        if dead:
-            raise fail(f"{dead[0]} exited:\n{services.log_tail(dead[0])}", code=1)
+def _ledger_probe(positions: PositionClient) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
         try:
             await positions.list()
-            return
         except LedgerUnavailable:
-            if time.monotonic() > deadline:
-                raise fail("the ledger did not answer in time", code=1) from None
-            await asyncio.sleep(0.1)
+            return False
+        return True
+
+    return probe
 
 
-async def _collect_results(
-    sub: object, expected: int, services: ServiceProcesses, timeout_s: float
-) -> tuple[list[ExecutionResult], int]:
-    result_decoder = decoder(ExecutionResult)
-    results: list[ExecutionResult] = []
-    last_seq = 0
+def _venue_probe(bus: BusSession) -> Callable[[], Awaitable[bool]]:
+    """Ask the paper venue server for its rules (the executor waits for the same answer)."""
+    from intentbus.venues.paper.client import PaperVenueClient, VenueUnavailable
+    from intentbus.venues.paper.protocol import PaperSubjects
+
+    client = PaperVenueClient(bus.nc, PaperSubjects(bus.topology, VENUE), timeout_s=1.0)
+
+    async def probe() -> bool:
+        try:
+            await client.meta()
+        except VenueUnavailable:
+            return False
+        return True
+
+    return probe
+
+
+async def _ready(
+    services: ServiceProcesses, what: str, probe: Callable[[], Awaitable[bool]], timeout_s: float
+) -> None:
     deadline = time.monotonic() + timeout_s
-    with console.status(f"waiting for {expected} results") as status:
-        while len(results) < expected and time.monotonic() < deadline:
+    with console.status(f"waiting for {what}"):
+        while not await probe():
             dead = services.failed()
             if dead:
                 raise fail(f"{dead[0]} exited:\n{services.log_tail(dead[0])}", code=1)
-            try:
-                msg = await sub.next_msg(timeout=0.5)  # type: ignore[attr-defined]
-            except NatsTimeoutError:
-                continue
-            results.append(result_decoder.decode(msg.data))
-            last_seq = max(last_seq, msg.metadata.sequence.stream)
-            status.update(f"waiting for results: {len(results)}/{expected}")
-    if len(results) < expected:
-        console.print(f"[red]only {len(results)} of {expected} results arrived[/]")
-    return results, last_seq
+            if time.monotonic() > deadline:
+                raise fail(f"{what} did not answer in time", code=1)
+            await asyncio.sleep(_PROBE_PAUSE_S)
 
 
 def register(app: typer.Typer) -> None:

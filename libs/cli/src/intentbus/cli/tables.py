@@ -1,4 +1,4 @@
-"""Tables people read: intents, results, and one-line rows for ``tail``.
+"""Tables people read: intents, results, fills, and one-line rows for ``tail``.
 
 The positions table is in ``intentbus.command.tables``: the ledger's command prints it.
 """
@@ -94,6 +94,30 @@ def results_table(results: Iterable[ExecutionResult], title: str = "Results") ->
             num(r.avg_price),
             num(r.fees_usd or None, 4),
             reason,
+        )
+    return table
+
+
+def fills_table(fills: Iterable[Fill], title: str = "Fills") -> Table:
+    """Tabulate venue fills in the order given: what filled, at what price, maker or taker."""
+    table = new_table(
+        title,
+        ("#", "intent", "position", "symbol", "side", "size", "price", "liquidity", "fee",
+         "venue fill"),
+        frozenset({"#", "size", "price", "fee"}),
+    )  # fmt: skip
+    for n, f in enumerate(fills, start=1):
+        table.add_row(
+            str(n),
+            f.intent_id[:8],
+            f.position_id,
+            f.symbol,
+            f.side.value,
+            num(f.size),
+            num(f.price),
+            f.liquidity.value,
+            f"{num(f.fee, 4)} {f.fee_currency}",
+            f.venue_fill_id,
         )
     return table
 
