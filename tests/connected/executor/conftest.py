@@ -25,7 +25,7 @@ from intentbus.venues.paper import PaperConfig, PaperExecutor, PaperExecutorOpti
 from intentbus.venues.paper.server import PaperVenueServer
 
 FAST = RuntimeSettings(retry_s=0.05, retry_max_s=0.2, poll_s=0.5)
-FAST_OWNERSHIP = OwnershipSettings(heartbeat_s=0.2, ttl_s=1.0)
+FAST_OWNERSHIP = OwnershipSettings(heartbeat_s=0.3, ttl_s=2.0)
 PRICES = {"BTC": 100.0, "ETH": 20.0}
 
 

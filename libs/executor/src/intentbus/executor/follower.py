@@ -33,6 +33,7 @@ from intentbus.executor.base import (
 from intentbus.executor.claims import ClaimStore
 from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
+from intentbus.schemas import OrderState
 
 log = logging.getLogger(__name__)
 # Fills may carry a venue time slightly before our placement stamp (clock skew).
@@ -173,7 +174,9 @@ class OrderFollower:
         if fill.venue_fill_id in tracked.fills or tracked.done.is_set():
             return
         w = tracked.working
-        state = tracked.order.state if tracked.order is not None else None
+        # The order's state right after this fill, from the fills themselves.
+        complete = tracked.filled_seen + fill.size >= w.plan.size - results.SIZE_EPSILON
+        state = OrderState.FILLED if complete else OrderState.PARTIALLY_FILLED
         ack = await self._publisher.fill(results.fill_message(w.intent, w.plan, fill, state))
         tracked.fills[fill.venue_fill_id] = fill.size
         tracked.last_fill_seq = max(tracked.last_fill_seq, ack.seq)

@@ -38,7 +38,7 @@ from intentbus.testing.executor_contract import VenueHarness
 from intentbus.testing.fake_ledger import FakeLedger
 from intentbus.testing.waiting import wait_for
 
-FAST = OwnershipSettings(heartbeat_s=0.2, ttl_s=1.0)
+FAST = OwnershipSettings(heartbeat_s=0.3, ttl_s=2.0)
 
 
 @dataclass
@@ -179,6 +179,11 @@ class LifecycleContractSuite:
             result = await self.result(ledger, iid)
         fills = [f for f in ledger.fills if f.intent_id == iid]
         assert len(fills) == 3
+        assert [f.order_state for f in fills] == [
+            OrderState.PARTIALLY_FILLED,
+            OrderState.PARTIALLY_FILLED,
+            OrderState.FILLED,
+        ]
         assert (result.status, result.order_state) == (ExecutionStatus.SUCCESS, OrderState.FILLED)
         assert result.fill_count == 3
         assert abs(result.filled_size - sum(f.size for f in fills)) < 1e-9
