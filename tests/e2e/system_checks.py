@@ -1,0 +1,107 @@
+"""Reading a whole system's state for end-to-end checks: streams, ledger, venue accounts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Topology
+from intentbus.executor.base import VenueContext
+from intentbus.schemas import (
+    Direction,
+    ExecutionResult,
+    Fill,
+    Position,
+    decoder,
+    results_stream_decoder,
+)
+from intentbus.testing import wait_for
+from intentbus.venues.paper import PaperExecutor, PaperExecutorOptions
+
+
+async def stream_messages(js: JetStreamContext, stream: str, subjects: str) -> list[bytes]:
+    """Return every message of a stream, in order (an ordered consumer, not one get each)."""
+    info = await js.stream_info(stream)
+    total = info.state.messages
+    if not total:
+        return []
+    sub = await js.subscribe(
+        subjects, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    found: list[bytes] = []
+    try:
+        while len(found) < total:
+            try:
+                msg = await sub.next_msg(timeout=5.0)
+            except NatsTimeoutError:
+                break
+            found.append(msg.data)
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+async def final_results(js: JetStreamContext, topology: Topology) -> list[ExecutionResult]:
+    """Return every final result on RESULTS."""
+    decode = results_stream_decoder().decode
+    raw = await stream_messages(js, topology.results_stream, topology.results_filter())
+    return [m for m in map(decode, raw) if isinstance(m, ExecutionResult)]
+
+
+async def fills(js: JetStreamContext, topology: Topology) -> list[Fill]:
+    """Return every fill on FILLS."""
+    decode = decoder(Fill).decode
+    return [
+        decode(d) for d in await stream_messages(js, topology.fills_stream, topology.fills_filter())
+    ]
+
+
+@dataclass(frozen=True)
+class Books:
+    """The ledger's positions and the venue's nets, by (account, symbol)."""
+
+    ledger: dict[tuple[str, str], float]
+    venue: dict[tuple[str, str], float]
+    positions: tuple[Position, ...]
+
+
+async def books(nc: Client, topology: Topology, symbols: tuple[str, ...]) -> Books:
+    """Read the ledger (once it applied everything on the streams) and the paper venue."""
+    js = nc.jetstream()
+    results_seq = (await js.stream_info(topology.results_stream)).state.last_seq
+    fills_seq = (await js.stream_info(topology.fills_stream)).state.last_seq
+    client = PositionClient(nc, topology, timeout_s=2.0)
+    listed = await client.list()
+    anchor = listed.positions[0].position_id
+
+    async def caught_up() -> bool:
+        try:
+            await client.get(anchor, min_results_seq=results_seq, min_fills_seq=fills_seq)
+        except (LedgerUnavailable, LedgerError):
+            return False
+        return True
+
+    await wait_for(caught_up, timeout_s=60, what="the ledger to apply every fill and result")
+    positions = (await client.list()).positions
+    ledger: dict[tuple[str, str], float] = {}
+    for p in positions:
+        signed = p.size if p.direction is Direction.LONG else -p.size
+        key = (p.book_id, p.token_contract)
+        ledger[key] = ledger.get(key, 0.0) + signed
+    paper = PaperExecutor(PaperExecutorOptions())
+    await paper.start(VenueContext(nc=nc, js=js, topology=topology))
+    try:
+        venue = {key: await paper.net_position(paper.account_for(key[0]), key[1]) for key in ledger}
+    finally:
+        await paper.stop()
+    return Books(ledger=ledger, venue=venue, positions=positions)
+
+
+def once_each(results: list[ExecutionResult]) -> Counter[str]:
+    """Count final results per intent."""
+    return Counter(r.intent_id for r in results)
