@@ -6,8 +6,10 @@ import asyncio
 import json
 from typing import TypeVar
 
+import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError
 
 from intentbus.bus import (
     Ack,
@@ -34,7 +36,7 @@ def _intent(topology: Topology, n: int = 0, **extra: object) -> ExecutionIntent:
     return build_intent(
         action="add",
         size_frac=0.1,
-        position_id=f"p{n}",
+        position_id=str(extra.pop("position_id", f"p{n}")),
         token_contract="BTC",
         token_chain="paper",
         book_id="main",
@@ -58,7 +60,36 @@ async def test_provisioning_twice_changes_nothing(js: JetStreamContext, topology
     assert await ensure_consumer(js, spec) is True
     assert await ensure_consumer(js, spec) is False
     info = await js.stream_info(topology.intents_stream)
-    assert info.config.subjects == [topology.intents_filter()]
+    assert info.config.subjects == [topology.intents_published_filter()]
+    assert info.config.subject_transform is not None
+    assert (info.config.subject_transform.src, info.config.subject_transform.dest) == (
+        topology.intents_partition_transform()
+    )
+
+
+async def test_intents_are_stored_by_partition_of_their_position(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    publisher = Publisher(js, topology)
+    partitions = set()
+    for n in range(40):
+        ack = await publisher.intent(_intent(topology, n, position_id=f"pos-{n % 8}"))
+        stored = await js.get_msg(topology.intents_stream, ack.seq)
+        prefix = topology.intents_subject("paper", "main", "x").rsplit(".", 1)[0]
+        assert stored.subject is not None
+        head, partition, position = stored.subject.rsplit(".", 2)
+        assert (head, position) == (prefix, f"pos-{n % 8}")
+        partitions.add((position, int(partition)))
+    assert len(partitions) == 8  # one partition per position, always the same
+    assert {p for _, p in partitions} <= set(range(16))
+
+
+async def test_an_intent_on_the_old_subject_is_refused_by_the_stream(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    old_subject = topology.intents_subject("paper", "main", "p").rsplit(".", 1)[0]
+    with pytest.raises(NoStreamResponseError):
+        await js.publish(old_subject, encode(_intent(topology)))
 
 
 async def test_changed_stream_config_is_applied(js: JetStreamContext, topology: Topology) -> None:
@@ -84,7 +115,7 @@ async def test_same_intent_id_is_stored_once(js: JetStreamContext, topology: Top
 async def test_bad_messages_are_dead_lettered_and_the_loop_goes_on(
     js: JetStreamContext, topology: Topology
 ) -> None:
-    subject = topology.intents_subject("paper", "main")
+    subject = topology.intents_subject("paper", "main", "pos-1")
     good = _intent(topology, 1)
     out_of_range = json.loads(encode(_intent(topology, 2)))
     out_of_range["size_frac"] = 1.5
