@@ -28,7 +28,8 @@ from intentbus.schemas import ExecutionStatus, build_intent
 from intentbus.testing import wait_for
 from intentbus.testing.executor_harness import read_results
 from intentbus.testing.fake_ledger import FakeLedger
-from intentbus.venues.paper import PaperExecutor
+from intentbus.venues.paper import PaperConfig, PaperExecutor
+from intentbus.venues.paper.server import PaperVenueServer
 
 
 def test_paper_is_installed_under_the_venue_entry_points() -> None:
@@ -41,12 +42,12 @@ def test_unknown_venue_error_lists_the_installed_ones() -> None:
 
 
 def test_options_come_from_env_overridden_by_flags() -> None:
-    env = {"INTENTBUS_PAPER_LOT_SIZE": "0.01", "INTENTBUS_PAPER_PRICES": "BTC:1", "OTHER": "x"}
-    assert env_options("paper", env) == {"lot_size": "0.01", "prices": "BTC:1"}
-    executor = create_executor("paper", ["prices=BTC:65000,ETH:3000"], env)
+    env = {"INTENTBUS_PAPER_TIMEOUT_S": "7", "INTENTBUS_PAPER_NAME": "paper2", "OTHER": "x"}
+    assert env_options("paper", env) == {"timeout_s": "7", "name": "paper2"}
+    executor = create_executor("paper", ["name=paper3"], env)
     assert isinstance(executor, PaperExecutor)
-    assert executor.config.lot_size == 0.01
-    assert dict(executor.config.prices) == {"BTC": 65_000.0, "ETH": 3_000.0}
+    assert executor.venue == "paper3"
+    assert executor.options.timeout_s == 7.0
     with pytest.raises(InvalidOption, match="KEY=VALUE"):
         parse_options(["novalue"])
 
@@ -60,10 +61,15 @@ def test_cli_unknown_venue_exits_2_with_a_clear_error() -> None:
 
 def test_cli_bad_venue_option_exits_2() -> None:
     result = CliRunner().invoke(
-        build_app(), ["executor", "--venue", "paper", "--option", "lot_size=abc"]
+        build_app(), ["executor", "--venue", "paper", "--option", "timeout_s=abc"]
     )
     assert result.exit_code == 2
-    assert "lot_size" in result.output
+    assert "timeout_s" in result.output
+    market = CliRunner().invoke(
+        build_app(), ["executor", "--venue", "paper", "--option", "prices=BTC:1"]
+    )
+    assert market.exit_code == 2
+    assert "paper-venue" in market.output  # market options belong to the venue server
 
 
 @pytest_asyncio.fixture
@@ -75,9 +81,11 @@ async def ledger(nc: Client, js: JetStreamContext, topology: Topology) -> AsyncI
 
 
 async def test_executor_process_trades_and_exits_0_on_sigterm(
-    nats_url: str, js: JetStreamContext, topology: Topology, ledger: FakeLedger
+    nats_url: str, nc: Client, js: JetStreamContext, topology: Topology, ledger: FakeLedger
 ) -> None:
     ledger.open("p1", allocation_usd=1_000.0)
+    venue = PaperVenueServer(nc, js, topology, PaperConfig(prices={"BTC": 100.0}, slippage_bps=0))
+    await venue.start()
     args = [
         sys.executable,
         "-m",
@@ -85,14 +93,12 @@ async def test_executor_process_trades_and_exits_0_on_sigterm(
         "executor",
         "--venue",
         "paper",
-        "--option",
-        "prices=BTC:100",
         "--nats-url",
         nats_url,
         "--namespace",
         topology.namespace,
     ]
-    env = {**os.environ, "INTENTBUS_PAPER_SLIPPAGE_BPS": "0"}
+    env = {**os.environ, "INTENTBUS_PAPER_TIMEOUT_S": "3"}
     proc = await asyncio.create_subprocess_exec(
         *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -104,6 +110,7 @@ async def test_executor_process_trades_and_exits_0_on_sigterm(
             token_contract="BTC",
             token_chain="paper",
             book_id="main",
+            urgency="high",
         )
         await Publisher(js, topology).intent(intent)
         (stored,) = await wait_for(
@@ -112,7 +119,7 @@ async def test_executor_process_trades_and_exits_0_on_sigterm(
         _, result = stored
         assert result.intent_id == intent.intent_id
         assert result.status is ExecutionStatus.SUCCESS
-        assert result.price == 100.0
+        assert result.avg_price == 100.0
         proc.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(proc.communicate(), timeout=20.0)
         assert proc.returncode == 0, err.decode()
@@ -121,3 +128,4 @@ async def test_executor_process_trades_and_exits_0_on_sigterm(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+        await venue.stop()
