@@ -24,6 +24,7 @@ from intentbus.schemas import (
     Position,
     build_intent,
     decode,
+    results_stream_decoder,
 )
 from intentbus.schemas.jsonschema import default_dir
 from intentbus.testing import wait_for
@@ -73,7 +74,9 @@ async def _results(js: JetStreamContext, system: System) -> list[ExecutionResult
     if info.state.messages:
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg(system.topology.results_stream, seq)
-            found.append(decode(msg.data or b"", ExecutionResult))
+            message = results_stream_decoder().decode(msg.data or b"")
+            if isinstance(message, ExecutionResult):
+                found.append(message)
     return found
 
 
@@ -81,6 +84,7 @@ async def test_hand_written_json_intent_is_executed_and_shows_in_positions(
     system: System, nc: Client, js: JetStreamContext
 ) -> None:
     system.start_ledger()
+    system.start_paper_venue()
     system.start_paper_executor()
     await _open(nc, system, "pos-hand")
     now = datetime.now(UTC)
@@ -102,7 +106,7 @@ async def test_hand_written_json_intent_is_executed_and_shows_in_positions(
     schema = json.loads((Path(default_dir()) / "ExecutionIntent.schema.json").read_text())
     jsonschema.validate(hand_written, schema)
     await js.publish(
-        system.topology.intents_subject("paper", "main"),
+        system.topology.intents_subject("paper", "main", "pos-hand"),
         json.dumps(hand_written).encode(),
         headers={"Nats-Msg-Id": "hand-written-1"},
     )
@@ -111,8 +115,7 @@ async def test_hand_written_json_intent_is_executed_and_shows_in_positions(
     )
     assert results[0].status is ExecutionStatus.SUCCESS, results[0]
     assert results[0].intent_id == "hand-written-1"
-    expected_size = results[0].tokens_bought
-    assert expected_size is not None
+    expected_size = results[0].filled_size
     assert expected_size == pytest.approx(10_000.0 * 0.5 / 65_000.0, rel=0.01)
 
     async def listed() -> list[Position]:
@@ -124,12 +127,14 @@ async def test_hand_written_json_intent_is_executed_and_shows_in_positions(
     assert positions[0].position_id == "pos-hand"
     assert positions[0].size == pytest.approx(expected_size)
     assert positions[0].results_applied == 1
+    assert positions[0].fills_applied == results[0].fill_count >= 1
 
 
 async def test_add_then_exit_published_together_leave_the_position_flat(
     system: System, nc: Client, js: JetStreamContext
 ) -> None:
     system.start_ledger()
+    system.start_paper_venue()
     system.start_paper_executor()
     await _open(nc, system, "pos-flat")
     publisher = Publisher(js, system.topology)
@@ -149,13 +154,13 @@ async def test_add_then_exit_published_together_leave_the_position_flat(
     by_intent = {r.intent_id: r for r in results}
     assert by_intent[add.intent_id].status is ExecutionStatus.SUCCESS
     assert by_intent[exit_.intent_id].status is ExecutionStatus.SUCCESS, by_intent[exit_.intent_id]
-    assert by_intent[exit_.intent_id].tokens_sold == pytest.approx(
-        by_intent[add.intent_id].tokens_bought
-    )
+    assert by_intent[exit_.intent_id].filled_size == by_intent[add.intent_id].filled_size
     client = PositionClient(nc, system.topology)
     last_seq = (await js.stream_info(system.topology.results_stream)).state.last_seq
-    position = await client.get("pos-flat", min_results_seq=last_seq)
+    fills_seq = (await js.stream_info(system.topology.fills_stream)).state.last_seq
+    position = await client.get("pos-flat", min_results_seq=last_seq, min_fills_seq=fills_seq)
     assert position is not None
     assert position.size == 0.0
+    assert position.closed  # exited: its symbol is free in the book again
     assert position.results_applied == 2
     assert position.fees_usd > 0

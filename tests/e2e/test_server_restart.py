@@ -23,16 +23,20 @@ from intentbus.schemas import (
     ExecutionResult,
     ExecutionStatus,
     OpenPosition,
-    SkipReason,
     build_intent,
-    decode,
 )
 from intentbus.testing import wait_for
 from intentbus.testing.system import ProcessSystem
+from tests.e2e.system_checks import books, fills, final_results
 
 pytestmark = pytest.mark.timeout(120)
 
 POSITIONS = [f"pos-{n}" for n in range(8)]
+
+
+def book_of(position_id: str) -> str:
+    """Return the book (account) of a position: one BTC position per account."""
+    return "b-" + position_id
 
 
 @pytest.fixture
@@ -52,6 +56,7 @@ async def test_a_killed_and_restarted_server_loses_nothing_and_trades_nothing_tw
     with ServiceProcesses(tmp_path) as processes:
         system = ProcessSystem(url, topology, tmp_path, processes)
         system.start_ledger()
+        system.start_paper_venue()
         system.start_paper_executor()
         nc = await connect(BusSettings.from_env(url, name="restart-test"))
         js = nc.jetstream()
@@ -68,10 +73,10 @@ async def test_a_killed_and_restarted_server_loses_nothing_and_trades_nothing_tw
 
         async def executor_consumes() -> bool:
             try:
-                await js.consumer_info(topology.intents_stream, "executor-paper")
+                consumers = await js.consumers_info(topology.intents_stream)
             except NotFoundError:
                 return False
-            return True
+            return len(consumers) == 16  # every partition has its consumer
 
         # The crash hits a running system (startup under a crash is retried, not tested here).
         await wait_for(executor_consumes, timeout_s=30, what="executor's consumer")
@@ -80,7 +85,7 @@ async def test_a_killed_and_restarted_server_loses_nothing_and_trades_nothing_tw
                 OpenPosition(
                     position_id=pid,
                     venue="paper",
-                    book_id="main",
+                    book_id=book_of(pid),
                     token_contract="BTC",
                     direction=Direction.LONG,
                     allocation_usd=10_000.0,
@@ -94,7 +99,8 @@ async def test_a_killed_and_restarted_server_loses_nothing_and_trades_nothing_tw
                 position_id=pid,
                 token_contract="BTC",
                 token_chain="paper",
-                book_id="main",
+                book_id=book_of(pid),
+                urgency="high",
             )
             for _ in range(5)
             for pid in POSITIONS
@@ -110,40 +116,30 @@ async def test_a_killed_and_restarted_server_loses_nothing_and_trades_nothing_tw
             await publisher.intent(intent)  # retried with the same Nats-Msg-Id until stored
 
         async def results() -> list[ExecutionResult]:
-            info = await js.stream_info(topology.results_stream)
-            found: list[ExecutionResult] = []
-            if not info.state.messages:
-                return found
-            for seq in range(info.state.first_seq, info.state.last_seq + 1):
-                msg = await js.get_msg(topology.results_stream, seq)
-                found.append(decode(msg.data or b"", ExecutionResult))
-            return found
+            return await final_results(js, topology)
 
         done = await wait_for(
             results,
             until=lambda r: len({x.intent_id for x in r}) >= len(intents),
-            timeout_s=60,
+            timeout_s=90,
             what="a result for every intent",
         )
-        # Nothing lost: exactly one result per intent.
+        # Nothing lost, nothing late: exactly one result per intent, and every intent
+        # executed (a position's intents wait for each other; none is superseded).
         assert sorted(r.intent_id for r in done) == sorted(i.intent_id for i in intents)
-        # Nothing late: an intent is executed or, if a later intent of its position ran
-        # first (its delivery was lost in the crash), skipped as superseded, never run late.
-        executed = [r for r in done if r.status is ExecutionStatus.SUCCESS]
-        others = [r for r in done if r.status is not ExecutionStatus.SUCCESS]
-        assert all(r.skip_reason == SkipReason.SUPERSEDED for r in others), others
-        assert len(executed) >= len(intents) // 2
-        # Nothing twice: one filled order per executed intent, none for the skipped.
-        account = await js.key_value(topology.bucket("PAPER_paper"))
-        orders = [k for k in await account.keys() if k.startswith("order.")]
-        assert len(orders) == len(executed)
-        # The ledger applied every fill once.
-        last = (await js.stream_info(topology.results_stream)).state.last_seq
+        assert [r for r in done if r.status is not ExecutionStatus.SUCCESS] == []
+        # Nothing twice: the venue holds exactly what the fills say, and the ledger too.
+        stored = await fills(js, topology)
+        assert len({f.fill_id for f in stored}) == len(stored)
+        state = await books(nc, topology, ("BTC",))
         for pid in POSITIONS:
-            position = await positions.get(pid, min_results_seq=last)
-            assert position is not None
+            traded = sum(r.filled_size for r in done if r.position_id == pid)
+            assert state.venue[(book_of(pid), "BTC")] == pytest.approx(traded)
+        assert state.ledger == pytest.approx(state.venue)
+        for position in state.positions:
             assert position.results_applied == 5
-            bought = sum(r.tokens_bought or 0.0 for r in executed if r.position_id == pid)
-            assert position.size == pytest.approx(bought)
+            assert position.fills_applied == len(
+                [f for f in stored if f.position_id == position.position_id]
+            )
         assert processes.failed() == []
         await nc.drain()
