@@ -196,10 +196,18 @@ class ExecutorRuntime:
     async def _consume(
         self, consumer: MessageConsumer[ExecutionIntent], done: asyncio.Event, partition: int
     ) -> None:
-        try:
-            await consumer.run(done)
-        except Exception:
-            log.exception("consumer of partition %d stopped", partition)
+        delay = self.settings.retry_s
+        while not done.is_set():
+            try:
+                await consumer.run(done)
+            except Exception as exc:
+                # A server restart, a timeout, or a consumer deleted by the replica that
+                # took the partition over (then the ownership reports it lost, which sets
+                # ``done``): retry until one of them is known, never stop consuming alone.
+                log.warning("consumer of partition %d failed (%r); restarting it", partition, exc)
+            with contextlib.suppress(TimeoutError):  # ended early: the connection closed
+                await asyncio.wait_for(done.wait(), delay)
+            delay = min(delay * 2, self.settings.retry_max_s)
 
     async def _released(self, partition: int, *, hand_over: bool = True) -> None:
         """Drain the partition's consumer, stop following its orders, hand it over."""
