@@ -202,9 +202,7 @@ def test_result_ids_stay_valid_for_every_valid_intent_id(intent_id: str) -> None
     result_id = result_id_for(intent_id)
     assert 1 <= len(result_id) <= 128
     golden = decode((GOLDEN / "ExecutionResult.skipped.json").read_bytes().strip(), ExecutionResult)
-    checked = validated(
-        msgspec.structs.replace(golden, intent_id=intent_id, result_id=result_id)
-    )
+    checked = validated(msgspec.structs.replace(golden, intent_id=intent_id, result_id=result_id))
     assert checked.result_id == result_id
 
 
