@@ -129,6 +129,11 @@ async def position(
     return found
 
 
+def fills_at_least(count: int) -> Callable[[Position | None], bool]:
+    """Return a check that a position has had at least ``count`` fills applied."""
+    return lambda p: p is not None and p.fills_applied >= count
+
+
 async def test_a_resting_add_fills_in_three_parts_and_the_ledger_follows_each(
     system: ProcessSystem, nc: Client
 ) -> None:
@@ -141,9 +146,7 @@ async def test_a_resting_add_fills_in_three_parts_and_the_ledger_follows_each(
     sizes = []
     for part in (1, 2, 3):
         await mark(nc, system, limit - part)  # each update crosses it: depth fills a part
-        seen = await position(
-            client, "pos-a", lambda p, n=part: p is not None and p.fills_applied >= n
-        )
+        seen = await position(client, "pos-a", fills_at_least(part))
         sizes.append(seen.size)
     final = await result(nc, system, add)
     assert sizes == pytest.approx([0.05, 0.10, 0.15])
