@@ -26,6 +26,7 @@ class WorkingOrder(msgspec.Struct, frozen=True, kw_only=True):
     partition: int
     placed_at: datetime
     owner: str
+    intent_seq: int = 0  # the intent's INTENTS stream sequence: newer intents supersede
 
     @property
     def key(self) -> str:
