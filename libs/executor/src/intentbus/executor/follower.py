@@ -36,7 +36,7 @@ from intentbus.executor.base import (
 from intentbus.executor.claims import ClaimStore
 from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
-from intentbus.schemas import OrderState
+from intentbus.schemas import CLOSING_ACTIONS, OrderState
 
 log = logging.getLogger(__name__)
 # Fills may carry a venue time slightly before our placement stamp (clock skew).
@@ -98,10 +98,17 @@ class OrderFollower:
         """Make every later ledger read include the streams up to these sequences."""
         self._floor = (max(self._floor[0], results_seq), max(self._floor[1], fills_seq))
 
-    def noted(self, position_id: str, *, results_seq: int = 0, fills_seq: int = 0) -> None:
-        """Remember a message published for a position (its stream sequence)."""
+    def noted(
+        self, position_id: str, *, results_seq: int = 0, fills_seq: int = 0, closes: bool = False
+    ) -> None:
+        """Remember a message published for a position (its stream sequence).
+
+        A position's size moves only with fills; of the results, only the final result
+        of an EXIT changes what sizing reads (the position closes), so only those raise
+        the position's RESULTS floor (``closes``).
+        """
         r, f = self._seqs.get(position_id, (0, 0))
-        self._seqs[position_id] = (max(r, results_seq), max(f, fills_seq))
+        self._seqs[position_id] = (max(r, results_seq if closes else 0), max(f, fills_seq))
 
     def read_floor(self, position_id: str) -> tuple[int, int]:
         """Return the (RESULTS, FILLS) sequences a read of the position must include."""
@@ -242,7 +249,8 @@ class OrderFollower:
             writes.append(self._store.delete(w))
         ack, *_ = await asyncio.gather(*writes)
         assert isinstance(ack, PubAck)
-        self.noted(w.intent.position_id, results_seq=ack.seq)
+        closes = w.intent.action in CLOSING_ACTIONS
+        self.noted(w.intent.position_id, results_seq=ack.seq, closes=closes)
         tracked.done.set()
         for task in (tracked.expiry, tracked.late_fetch):
             if task is not None and task is not asyncio.current_task():

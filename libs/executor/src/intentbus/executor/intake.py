@@ -42,6 +42,7 @@ from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.prepare import prepare
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
 from intentbus.schemas import (
+    CLOSING_ACTIONS,
     INCREASING_ACTIONS,
     ExecutionIntent,
     ExecutionPlan,
@@ -224,8 +225,7 @@ class IntentIntake:
                 return
         await self._orders.put(working)
         if order is not None and order.state.is_live:
-            ack = await self._publisher.order_update(results.order_update(intent, plan, order))
-            follower.noted(intent.position_id, results_seq=ack.seq)
+            await self._publisher.order_update(results.order_update(intent, plan, order))
         await follower.follow(working, order)
 
     async def _settle(self, intent: ExecutionIntent, claim: Claim, partition: int) -> None:
@@ -313,7 +313,8 @@ class IntentIntake:
 
     async def _publish(self, result: ExecutionResult) -> None:
         ack = await self._publisher.result(result)
-        self._follower.noted(result.position_id, results_seq=ack.seq)
+        closes = result.action in CLOSING_ACTIONS
+        self._follower.noted(result.position_id, results_seq=ack.seq, closes=closes)
 
     # waiting ----------------------------------------------------------------------------
     async def _read_position(self, intent: ExecutionIntent) -> Position | None:
