@@ -141,7 +141,6 @@ class OrderFollower:
         else:
             tracked = Tracked(working=working, recorded=recorded)
             self._by_cloid[cloid] = tracked
-            tracked.expiry = asyncio.create_task(self._expire(tracked))
         for _, kept in self._orphans.pop(cloid, []):
             if not isinstance(kept, VenueGap):
                 await self._apply(tracked, kept)
@@ -149,6 +148,8 @@ class OrderFollower:
             await self._apply(tracked, order)
         else:
             await self._resync(tracked)
+        if not tracked.done.is_set() and tracked.expiry is None:  # it lives: watch its deadline
+            tracked.expiry = asyncio.create_task(self._expire(tracked))
         return tracked
 
     async def cancel_position(self, position_id: str, deadline: datetime, before_seq: int) -> bool:

@@ -137,13 +137,14 @@ class IntentIntake:
         seq = self._seq.get(intent.intent_id, 0)
         if not await self._follower.cancel_position(intent.position_id, intent.valid_until, seq):
             raise _Expired("the position's working orders did not finish before the deadline")
-        position = await self._read_position(intent)
+        # The ledger's view and the account's net are independent reads: ask both at once.
+        position, net = await asyncio.gather(self._read_position(intent), self._net(intent))
         if position is None:
             await self._skip(
                 intent, SkipReason.UNKNOWN_POSITION, "the ledger does not know it", partition
             )
             return
-        prepared = await self._prepare(intent, position)
+        prepared = prepare(self._executor, intent, position, net)
         if isinstance(prepared, Skip):
             skipped = results.skipped(intent, self._executor.venue, prepared)
             await self._record_skip(intent, skipped, partition)
@@ -158,16 +159,14 @@ class IntentIntake:
             return
         await self._place(intent, prepared, partition)
 
-    async def _prepare(self, intent: ExecutionIntent, position: Position) -> ExecutionPlan | Skip:
+    async def _net(self, intent: ExecutionIntent) -> float:
+        """Return the account's net in the symbol; only reducing orders are sized on it."""
+        if intent.action in INCREASING_ACTIONS:
+            return 0.0
         venue = self._executor
         account = venue.account_for(intent.book_id)
         symbol = intent.token_contract
-        net = 0.0  # only reducing orders are sized against the account's net
-        if intent.action not in INCREASING_ACTIONS:
-            net = await self._waiting(
-                intent, "venue net", lambda: venue.net_position(account, symbol)
-            )
-        return prepare(venue, intent, position, net)
+        return await self._waiting(intent, "venue net", lambda: venue.net_position(account, symbol))
 
     # placing and resuming ---------------------------------------------------------
     async def _place(self, intent: ExecutionIntent, plan: ExecutionPlan, partition: int) -> None:
