@@ -156,8 +156,10 @@ class ExecutorRuntime:
                 else:
                     await self._released(change.partition)
         finally:
-            for partition in list(self._consumers):
-                await self._released(partition, hand_over=False)
+            # All at once: each consumer finishes its pending fetch before it returns.
+            await asyncio.gather(
+                *(self._released(p, hand_over=False) for p in list(self._consumers))
+            )
             with contextlib.suppress(Exception):
                 await self._ownership.stop()
             following.set()
