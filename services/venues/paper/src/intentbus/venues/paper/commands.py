@@ -1,54 +1,26 @@
 """``intentbus paper-venue``: run a paper venue server until SIGINT/SIGTERM.
 
 Same options as the other services (``--nats-url``/``NATS_URL``, ``--namespace``/
-``INTENTBUS_NAMESPACE``, repeatable ``--option KEY=VALUE``). It needs only the bus, not
-the command package's helpers (which moved between packages): the few it uses are here.
+``INTENTBUS_NAMESPACE``, repeatable ``--option KEY=VALUE``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from typing import Annotated
 
 import typer
-from nats.errors import NoServersError
 
-from intentbus.bus import BusSettings, Topology, connect, provision
+from intentbus.command.common import NamespaceOption, NatsUrlOption, bus_session, fail, run
 from intentbus.executor.registry import InvalidOption, env_options, parse_options
 from intentbus.venues.paper.config import PaperConfig
 from intentbus.venues.paper.lease import VenueBusy
 from intentbus.venues.paper.server import PaperVenueServer
 
 ENV_PREFIX_VENUE = "paper_venue"  # options also come from INTENTBUS_PAPER_VENUE_<KEY>
-CONNECT_TIMEOUT_S = 10.0
-
-NatsUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--nats-url",
-        envvar="NATS_URL",
-        help="NATS server URL(s), comma separated (credentials as for every service).",
-        show_default="nats://127.0.0.1:4222",
-    ),
-]
-NamespaceOption = Annotated[
-    str,
-    typer.Option(
-        "--namespace",
-        envvar="INTENTBUS_NAMESPACE",
-        help="Prefix of every subject, stream and bucket (empty in production).",
-    ),
-]
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a clear error and return the exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def paper_venue(
@@ -75,38 +47,18 @@ def paper_venue(
         config = PaperConfig.from_options(options)
     except (InvalidOption, ValueError) as exc:
         raise fail(str(exc)) from None
-    try:
-        topology = Topology(namespace)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    try:
-        asyncio.run(
-            _serve(config, BusSettings.from_env(nats_url, name=_client_name(config)), topology)
-        )
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    run(_serve(config, nats_url, namespace))
 
 
-def _client_name(config: PaperConfig) -> str:
-    return f"intentbus-paper-venue-{config.name}"
-
-
-async def _serve(config: PaperConfig, settings: BusSettings, topology: Topology) -> None:
+async def _serve(config: PaperConfig, nats_url: str | None, namespace: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    timeout_s = float(os.environ.get("INTENTBUS_CONNECT_TIMEOUT_S") or CONNECT_TIMEOUT_S)
-    try:
-        nc = await asyncio.wait_for(connect(settings), timeout_s)
-    except (TimeoutError, OSError, NoServersError) as exc:
-        where = ", ".join(settings.servers)
-        raise fail(f"cannot reach NATS at {where} within {timeout_s:g}s ({exc!r})", 1) from None
-    try:
-        js = nc.jetstream()
-        await provision(js, topology)
-        server = PaperVenueServer(nc, js, topology, config)
+    name = f"intentbus-paper-venue-{config.name}"
+    async with bus_session(nats_url, namespace, name=name) as bus:
+        server = PaperVenueServer(bus.nc, bus.js, bus.topology, config)
         try:
             await server.start()
         except VenueBusy as exc:
@@ -125,8 +77,6 @@ async def _serve(config: PaperConfig, settings: BusSettings, topology: Topology)
         if server.halted.is_set():
             raise fail(server.halt_reason, code=1)
         _say(f"paper venue {config.name} stopped")
-    finally:
-        await nc.drain()
 
 
 def _say(line: str) -> None:
