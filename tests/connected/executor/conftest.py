@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,40 +12,21 @@ import pytest_asyncio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from intentbus.bus import BusSettings, Publisher, Topology, connect
+from intentbus.bus import Publisher, Topology
 from intentbus.executor.base import BaseExecutor
-from intentbus.executor.partitions import OwnershipSettings
-from intentbus.executor.runtime import ExecutorRuntime, RuntimeSettings
+from intentbus.executor.runtime import RuntimeSettings
 from intentbus.schemas import Mark
 from intentbus.testing import wait_for
+from intentbus.testing.executor_harness import RunningReplica, replica
 from intentbus.testing.fake_ledger import FakeLedger
 from intentbus.venues.paper import PaperConfig, PaperExecutor, PaperExecutorOptions
 from intentbus.venues.paper.server import PaperVenueServer
 
 FAST = RuntimeSettings(retry_s=0.05, retry_max_s=0.2, poll_s=0.5)
-FAST_OWNERSHIP = OwnershipSettings(heartbeat_s=0.3, ttl_s=2.0)
 PRICES = {"BTC": 100.0, "ETH": 20.0}
 
 
-@dataclass
-class Running:
-    """One runtime running on its own connection, and how to end it."""
-
-    runtime: ExecutorRuntime
-    executor: BaseExecutor
-    nc: Client
-    task: asyncio.Task[None]
-    stop: asyncio.Event
-
-    async def kill(self) -> None:
-        """Die as a SIGKILL would: the connection goes, nothing is handed over."""
-        await self.nc.close()
-        self.task.cancel()
-        with contextlib.suppress(BaseException):
-            await self.task
-
-
-Runtimes = Callable[..., AbstractAsyncContextManager[Running]]
+Runtimes = Callable[..., AbstractAsyncContextManager[RunningReplica]]
 
 
 @dataclass
@@ -103,36 +82,10 @@ async def ledger(nc: Client, js: JetStreamContext, topology: Topology) -> AsyncI
 def runtimes(nats_url: str, topology: Topology) -> Runtimes:
     """Return a factory of runtimes, each on its own connection, stopped after its block."""
 
-    @asynccontextmanager
-    async def run(
+    def run(
         executor: BaseExecutor | None = None, *, settings: RuntimeSettings = FAST
-    ) -> AsyncIterator[Running]:
-        nc = await connect(BusSettings.from_env(nats_url, name="test-executor"))
+    ) -> AbstractAsyncContextManager[RunningReplica]:
         venue_executor = executor or PaperExecutor(PaperExecutorOptions(timeout_s=2.0))
-        runtime = ExecutorRuntime(
-            nc,
-            nc.jetstream(),
-            topology,
-            venue_executor,
-            settings=settings,
-            ownership=FAST_OWNERSHIP,
-        )
-        stop = asyncio.Event()
-        task = asyncio.create_task(runtime.run(stop))
-        running = Running(runtime, venue_executor, nc, task, stop)
-
-        async def owned() -> int:
-            if task.done():
-                await task  # surface a start-up failure
-            return len(runtime.partitions)
-
-        await wait_for(owned, until=lambda n: n > 0, what="partitions owned")
-        try:
-            yield running
-        finally:
-            if not task.done():
-                stop.set()
-                await task
-            await nc.close()
+        return replica(nats_url, topology, venue_executor, settings=settings)
 
     return run

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from intentbus.bus import Topology
+from intentbus.bus import BusSettings, Topology, connect
+from intentbus.executor.base import BaseExecutor
+from intentbus.executor.partitions import OwnershipSettings
+from intentbus.executor.runtime import ExecutorRuntime, RuntimeSettings
 from intentbus.schemas import (
     DeadLetter,
     ExecutionResult,
@@ -19,6 +25,7 @@ from intentbus.schemas import (
     decoder,
     results_stream_decoder,
 )
+from intentbus.testing.waiting import wait_for
 
 
 class Runnable(Protocol):
@@ -39,6 +46,70 @@ async def running(*services: Runnable) -> AsyncIterator[None]:
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+
+
+# Quick ownership for tests: a killed replica's partitions move within about 2.5 s.
+FAST_OWNERSHIP = OwnershipSettings(heartbeat_s=0.3, ttl_s=2.0)
+
+
+@dataclass
+class RunningReplica:
+    """One executor runtime running in the test, on its own connection."""
+
+    runtime: ExecutorRuntime
+    executor: BaseExecutor
+    nc: Client
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+
+    async def kill(self) -> None:
+        """Die without handing anything over (the connection goes first, as in a SIGKILL)."""
+        await self.nc.close()
+        self.task.cancel()
+        with contextlib.suppress(BaseException):
+            await self.task
+
+    async def shutdown(self) -> None:
+        """Stop gracefully and hand the partitions over."""
+        self.stop.set()
+        await self.task
+        await self.nc.close()
+
+
+@asynccontextmanager
+async def replica(
+    nats_url: str,
+    topology: Topology,
+    executor: BaseExecutor,
+    *,
+    settings: RuntimeSettings | None = None,
+    ownership: OwnershipSettings = FAST_OWNERSHIP,
+) -> AsyncIterator[RunningReplica]:
+    """Run an executor runtime replica until the block ends (unless it was killed).
+
+    Returns once the replica owns partitions; a start-up failure is raised here.
+    """
+    nc = await connect(BusSettings.from_env(nats_url, name="test-executor"))
+    runtime = ExecutorRuntime(
+        nc, nc.jetstream(), topology, executor, settings=settings, ownership=ownership
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop))
+    running = RunningReplica(runtime, executor, nc, task, stop)
+
+    async def owned() -> int:
+        if task.done():
+            await task  # surface a start-up failure
+        return len(runtime.partitions)
+
+    try:
+        await wait_for(owned, until=lambda n: n > 0, what="partitions owned")
+        yield running
+    finally:
+        if not task.done():
+            await running.shutdown()
+        elif not nc.is_closed:
+            await nc.close()
 
 
 async def _stream_payloads(js: JetStreamContext, stream: str) -> list[tuple[str, int, bytes]]:

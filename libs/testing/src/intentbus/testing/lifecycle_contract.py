@@ -10,11 +10,8 @@ would), publishes intents, drives the market and checks what reached the bus and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,10 +19,7 @@ import pytest_asyncio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from intentbus.bus import BusSettings, Publisher, Topology, connect
-from intentbus.executor.base import BaseExecutor
-from intentbus.executor.partitions import OwnershipSettings
-from intentbus.executor.runtime import ExecutorRuntime
+from intentbus.bus import Publisher, Topology
 from intentbus.schemas import (
     ActionType,
     Direction,
@@ -35,34 +29,9 @@ from intentbus.schemas import (
     build_intent,
 )
 from intentbus.testing.executor_contract import VenueHarness
+from intentbus.testing.executor_harness import RunningReplica, replica
 from intentbus.testing.fake_ledger import FakeLedger
 from intentbus.testing.waiting import wait_for
-
-FAST = OwnershipSettings(heartbeat_s=0.3, ttl_s=2.0)
-
-
-@dataclass
-class Replica:
-    """One runtime running in the test, on its own connection."""
-
-    runtime: ExecutorRuntime
-    executor: BaseExecutor
-    nc: Client
-    task: asyncio.Task[None]
-    stop: asyncio.Event
-
-    async def kill(self) -> None:
-        """Die without handing anything over (the connection goes first, as in a SIGKILL)."""
-        await self.nc.close()
-        self.task.cancel()
-        with contextlib.suppress(BaseException):
-            await self.task
-
-    async def shutdown(self) -> None:
-        """Stop gracefully."""
-        self.stop.set()
-        await self.task
-        await self.nc.close()
 
 
 class LifecycleContractSuite:
@@ -81,22 +50,10 @@ class LifecycleContractSuite:
     @asynccontextmanager
     async def replica(
         self, h: VenueHarness, nats_url: str, topology: Topology
-    ) -> AsyncIterator[Replica]:
-        """Run an executor runtime replica until the block ends (unless killed)."""
-        nc = await connect(BusSettings.from_env(nats_url, name="contract-replica"))
-        executor = h.new_executor()
-        runtime = ExecutorRuntime(nc, nc.jetstream(), topology, executor, ownership=FAST)
-        stop = asyncio.Event()
-        task = asyncio.create_task(runtime.run(stop))
-        running = Replica(runtime=runtime, executor=executor, nc=nc, task=task, stop=stop)
-        await wait_for(
-            lambda: _value(len(runtime.partitions)), until=lambda n: n > 0, what="partitions"
-        )
-        try:
+    ) -> AsyncIterator[RunningReplica]:
+        """Run an executor runtime replica of the venue until the block ends (unless killed)."""
+        async with replica(nats_url, topology, h.new_executor()) as running:
             yield running
-        finally:
-            if not task.done():
-                await running.shutdown()
 
     @staticmethod
     def open(h: VenueHarness, ledger: FakeLedger, pid: str, allocation: float) -> None:
