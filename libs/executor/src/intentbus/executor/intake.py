@@ -32,6 +32,7 @@ from typing import TypeVar
 
 from nats.aio.msg import Msg
 
+from intentbus import telemetry
 from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Publisher
 from intentbus.executor import results
 from intentbus.executor.base import BaseExecutor, OrderNotFound, VenueOrder
@@ -49,6 +50,7 @@ from intentbus.schemas import (
     Skip,
     SkipReason,
 )
+from intentbus.telemetry import instruments
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -140,6 +142,7 @@ class IntentIntake:
             return
         await self._place(intent, prepared, partition)
 
+    @telemetry.traced("executor prepare", histogram=instruments.prepare_duration)
     async def _prepare(self, intent: ExecutionIntent, position: Position) -> ExecutionPlan | Skip:
         venue = self._executor
         account = venue.account_for(intent.book_id)
@@ -148,6 +151,7 @@ class IntentIntake:
         return prepare(venue, intent, position, net)
 
     # placing and resuming ---------------------------------------------------------
+    @telemetry.traced("executor place")
     async def _place(self, intent: ExecutionIntent, plan: ExecutionPlan, partition: int) -> None:
         """Send the claimed order once; an unknown outcome is asked about, never re-guessed."""
         placed_at = datetime.now(UTC)
@@ -180,7 +184,12 @@ class IntentIntake:
         placed_at: datetime,
     ) -> None:
         working = WorkingOrder(
-            intent=intent, plan=plan, partition=partition, placed_at=placed_at, owner=self._owner
+            intent=intent,
+            plan=plan,
+            partition=partition,
+            placed_at=placed_at,
+            owner=self._owner,
+            traceparent=telemetry.current_traceparent(),
         )
         await self._orders.put(working)
         if order is not None and order.state.is_live:

@@ -26,6 +26,9 @@ class WorkingOrder(msgspec.Struct, frozen=True, kw_only=True):
     partition: int
     placed_at: datetime
     owner: str
+    # W3C traceparent of the span that placed it: its fills and final result join the
+    # intent's trace, whichever replica publishes them.
+    traceparent: str | None = None
 
     @property
     def key(self) -> str:

@@ -52,6 +52,7 @@ from intentbus.executor.settings import (
     RuntimeSettings,
     RuntimeStats,
 )
+from intentbus.executor.traced import TracedVenue
 from intentbus.schemas import ExecutionIntent
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class ExecutorRuntime:
         self._nc = nc
         self._js = js
         self._topology = topology
-        self._executor = executor
+        self._executor = TracedVenue(executor)  # a span and a duration per venue call
         self._ownership = PartitionOwnership(
             js,
             topology,

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from nats.errors import NoServersError
 
+from intentbus import telemetry
 from intentbus.bus import BusSettings, Topology, connect, provision
 from intentbus.executor.registry import InvalidOption, env_options, parse_options
 from intentbus.venues.paper.config import PaperConfig
@@ -66,6 +67,14 @@ def paper_venue(
     ] = None,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="INTENTBUS_METRICS_PORT",
+            help="Serve Prometheus metrics on this port (/metrics); none: no endpoint.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a paper venue (accounts, resting orders, fills) until SIGINT/SIGTERM."""
     try:
@@ -79,6 +88,10 @@ def paper_venue(
         topology = Topology(namespace)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    try:
+        telemetry.configure_metrics("intentbus-paper-venue", metrics_port)
+    except OSError as exc:
+        raise fail(f"cannot serve metrics on port {metrics_port}: {exc}", 1) from None
     try:
         asyncio.run(
             _serve(config, BusSettings.from_env(nats_url, name=_client_name(config)), topology)
@@ -101,7 +114,7 @@ async def _serve(config: PaperConfig, settings: BusSettings, topology: Topology)
     try:
         nc = await asyncio.wait_for(connect(settings), timeout_s)
     except (TimeoutError, OSError, NoServersError) as exc:
-        where = ", ".join(settings.servers)
+        where = telemetry.scrub(", ".join(settings.servers))
         raise fail(f"cannot reach NATS at {where} within {timeout_s:g}s ({exc!r})", 1) from None
     try:
         js = nc.jetstream()
