@@ -116,4 +116,6 @@ async def connect(settings: BusSettings) -> Client:
         reconnected_cb=on_reconnected,
     )
     opened.append(client)
+    instruments.reconnects().add(0)  # the series exists (at 0) before the first one
+    instruments.disconnects().add(0)
     return client

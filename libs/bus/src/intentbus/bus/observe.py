@@ -48,6 +48,7 @@ class ConsumeObserver:
         self._spec = spec
         self._labels = {"stream": spec.stream, "consumer": spec.durable}
         self._open: dict[int, Span] = {}
+        instruments.dead_letters().add(0, self._labels)  # the series exists from the start
 
     def fetched(self, msgs: list[Msg]) -> None:
         """Open each message's span as its batch arrives."""

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TextIO
 
 from opentelemetry import trace
 
@@ -118,15 +119,17 @@ def wants_json(stream: object = None) -> bool:
     return not (callable(isatty) and isatty())
 
 
-def configure_logging(level: str | None = None) -> logging.Handler:
-    """Log to stderr at ``level`` (default ``INTENTBUS_LOG_LEVEL`` or WARNING), redacted."""
+def configure_logging(level: str | None = None, stream: TextIO | None = None) -> logging.Handler:
+    """Log to ``stream`` (stderr) at ``level`` (default ``INTENTBUS_LOG_LEVEL`` or WARNING).
+
+    Replaces the handler an earlier call installed; secrets are masked.
+    """
     add_secrets_from_env()
-    handler = logging.StreamHandler(sys.stderr)
+    stream = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(stream)
     handler.addFilter(ContextFilter())
     handler.addFilter(RedactionFilter())
-    handler.setFormatter(
-        JsonFormatter() if wants_json(sys.stderr) else logging.Formatter(TEXT_FORMAT)
-    )
+    handler.setFormatter(JsonFormatter() if wants_json(stream) else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_intentbus", False)]:
         root.removeHandler(old)
