@@ -137,6 +137,8 @@ async def test_one_intent_yields_one_trace_across_every_service(
     wanted = {
         ("intentbus-publish", "publish intent"),
         ("intentbus-executor", "INTENTS consume"),
+        ("intentbus-executor", "ledger get"),
+        ("intentbus-ledger", "ledger answer get"),
         ("intentbus-executor", "executor prepare"),
         ("intentbus-executor", "venue net_position"),
         ("intentbus-executor", "executor place"),
@@ -167,6 +169,13 @@ async def test_one_intent_yields_one_trace_across_every_service(
     assert consume.parent_span_id == publish.span_id
     assert consume.kind == SPAN_KIND_CONSUMER
     assert consume.attributes["intentbus.intent_id"] == result.intent_id
+
+    ledger_get = _one(spans, "intentbus-executor", "ledger get")
+    assert ledger_get.parent_span_id == consume.span_id
+    assert ledger_get.kind == SPAN_KIND_CLIENT
+    ledger_answer = _one(spans, "intentbus-ledger", "ledger answer get")
+    assert ledger_answer.parent_span_id == ledger_get.span_id
+    assert ledger_answer.kind == SPAN_KIND_SERVER
 
     prepare = _one(spans, "intentbus-executor", "executor prepare")
     assert prepare.parent_span_id == consume.span_id

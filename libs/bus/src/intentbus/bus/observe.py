@@ -146,6 +146,26 @@ def publishing(
         yield headers
 
 
+@contextmanager
+def requesting(name: str, subject: str) -> Iterator[dict[str, str] | None]:
+    """Send a request inside a client span; yield the headers carrying its context."""
+    attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
+    tracer = telemetry.tracer()
+    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
+        yield telemetry.inject({}) or None
+
+
+@contextmanager
+def serving(name: str, msg: Msg) -> Iterator[Span]:
+    """Answer a request inside a server span, the child of the requester's."""
+    tracer = telemetry.tracer()
+    attributes = {"messaging.system": "nats", "messaging.destination.name": msg.subject}
+    with tracer.start_as_current_span(
+        name, context=telemetry.extract(msg.headers), kind=SpanKind.SERVER, attributes=attributes
+    ) as span:
+        yield span
+
+
 def with_trace_id(message: M) -> M:
     """Return the message with the current trace id in ``metadata["trace_id"]``."""
     trace_id = telemetry.current_trace_id()
