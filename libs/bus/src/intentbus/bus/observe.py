@@ -21,6 +21,8 @@ from typing import TypeVar
 
 import msgspec
 from nats.aio.msg import Msg
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, use_span
 
 from intentbus import telemetry
@@ -51,7 +53,15 @@ class ConsumeObserver:
         instruments.dead_letters().add(0, self._labels)  # the series exists from the start
 
     def fetched(self, msgs: list[Msg]) -> None:
-        """Open each message's span as its batch arrives."""
+        """Open each message's span as its batch arrives; note the consumer's lag."""
+        if not msgs:
+            return
+        if telemetry.metrics_on():
+            pending = msgs[-1].metadata.num_pending
+            if pending is not None:
+                instruments.consumer_pending().set(pending, self._labels)
+        if not telemetry.tracing_on():
+            return
         tracer = telemetry.tracer()
         for msg in msgs:
             meta = msg.metadata
@@ -72,27 +82,45 @@ class ConsumeObserver:
                 kind=SpanKind.CONSUMER,
                 attributes=attributes,
             )
-            if meta.num_pending is not None:
-                instruments.consumer_pending().set(meta.num_pending, self._labels)
 
     @contextmanager
     def handling(self, msg: Msg, item: object) -> Iterator[Span]:
-        """Run the handler of one message inside its span and its intent's log scope."""
+        """Run the handler of one message inside its span and its intent's log scope.
+
+        Without tracing, the message's trace context (if any) is made current, so what
+        the handler publishes carries it on, and the span is a non-recording one.
+        """
         span = self._open.pop(id(msg), None)
-        if span is None:  # not opened by fetched(): a message handled on its own
+        if span is None and telemetry.tracing_on():  # not opened by fetched()
             self.fetched([msg])
-            span = self._open.pop(id(msg))
-        intent_id = _intent_id(item, msg)
+            span = self._open.pop(id(msg), None)
         if isinstance(item, ExecutionIntent):
-            labels = {"venue": item.token_chain, "book": item.book_id}
-            instruments.intents_consumed().add(1, {**labels, "action": item.action.value})
-            age = (datetime.now(UTC) - item.created_at).total_seconds()
-            instruments.intent_age().record(max(age, 0.0), labels)
-            if span.is_recording():
+            self._intent_metrics(item)
+            if span is not None and span.is_recording():
                 span.set_attribute("intentbus.intent_id", item.intent_id)
                 span.set_attribute("intentbus.position_id", item.position_id)
-        with use_span(span, end_on_exit=True), telemetry.intent_scope(intent_id):
-            yield span
+        intent_id = _intent_id(item, msg)
+        if span is not None:
+            with use_span(span, end_on_exit=True), telemetry.intent_scope(intent_id):
+                yield span
+            return
+        token = None
+        if telemetry.has_context(msg.headers):
+            token = otel_context.attach(telemetry.extract(msg.headers))
+        try:
+            with telemetry.intent_scope(intent_id):
+                yield trace.get_current_span()
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+    def _intent_metrics(self, item: ExecutionIntent) -> None:
+        if not telemetry.metrics_on():
+            return
+        labels = {"venue": item.token_chain, "book": item.book_id}
+        instruments.intents_consumed().add(1, {**labels, "action": item.action.value})
+        age = (datetime.now(UTC) - item.created_at).total_seconds()
+        instruments.intent_age().record(max(age, 0.0), labels)
 
     def settled(self, span: Span, outcome: object) -> None:
         """Record how the message was settled (Ack, Nak, Term) on its span."""
@@ -126,6 +154,12 @@ def publishing(
     """
     if kind == "mark":
         yield {}
+        return
+    if not telemetry.tracing_on():  # pass a received trace context on, nothing more
+        headers = telemetry.inject({}) if telemetry.in_trace() else {}
+        if intent_id is not None:
+            headers[telemetry.INTENT_HEADER] = intent_id
+        yield headers
         return
     attributes = telemetry.span_attributes(
         **{

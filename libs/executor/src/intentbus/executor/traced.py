@@ -39,6 +39,8 @@ class TracedVenue:
         self.inner = inner
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[R]], **attrs: str) -> R:
+        if not (telemetry.tracing_on() or telemetry.metrics_on()):
+            return await call()  # off: nothing to record (the venue still gets the context)
         venue = self.inner.venue
         attributes = {"intentbus.venue": venue, "intentbus.venue.operation": operation, **attrs}
         outcome = "ok"

@@ -8,8 +8,10 @@ from intentbus.telemetry.config import (
     configure_metrics,
     configure_tracing,
     exporters,
+    metrics_on,
     metrics_port,
     shutdown,
+    tracing_on,
 )
 from intentbus.telemetry.logs import (
     configure_logging,
@@ -23,6 +25,8 @@ from intentbus.telemetry.tracing import (
     TRACEPARENT,
     current_traceparent,
     extract,
+    has_context,
+    in_trace,
     inject,
     resumed,
     set_outcome,
@@ -44,9 +48,12 @@ __all__ = [
     "current_traceparent",
     "exporters",
     "extract",
+    "has_context",
+    "in_trace",
     "inject",
     "intent_scope",
     "is_secret_name",
+    "metrics_on",
     "metrics_port",
     "resumed",
     "scrub",
@@ -56,4 +63,5 @@ __all__ = [
     "trace_id_of",
     "traced",
     "tracer",
+    "tracing_on",
 ]

@@ -40,6 +40,16 @@ class TelemetryState:
 state = TelemetryState()
 
 
+def tracing_on() -> bool:
+    """Say whether this process records spans (else the middleware only passes context on)."""
+    return bool(state.trace_exporters)
+
+
+def metrics_on() -> bool:
+    """Say whether this process records metrics."""
+    return bool(state.metric_exporters) or state.metrics_port is not None
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 

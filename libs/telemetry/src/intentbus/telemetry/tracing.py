@@ -20,6 +20,7 @@ from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from intentbus.telemetry.config import metrics_on, tracing_on
 from intentbus.telemetry.logs import intent_scope
 
 P = ParamSpec("P")
@@ -32,9 +33,20 @@ _w3c = TraceContextTextMapPropagator()
 Attributes = Mapping[str, str | int | float | bool]
 
 
+@functools.cache
 def tracer() -> trace.Tracer:
-    """Return the intentbus tracer (a proxy until the SDK is configured)."""
+    """Return the intentbus tracer (a proxy: it uses the SDK once that is configured)."""
     return trace.get_tracer("intentbus")
+
+
+def has_context(headers: Mapping[str, str] | None) -> bool:
+    """Say whether message headers carry a trace context."""
+    return bool(headers) and TRACEPARENT in headers  # type: ignore[operator]
+
+
+def in_trace() -> bool:
+    """Say whether the current context belongs to a trace (a span, local or remote)."""
+    return trace.get_current_span().get_span_context().is_valid
 
 
 def inject(headers: dict[str, str]) -> dict[str, str]:
@@ -101,6 +113,8 @@ def traced(
     def decorate(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @functools.wraps(func)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not (tracing_on() or metrics_on()):
+                return await func(*args, **kwargs)
             started = time.perf_counter()
             outcome = "ok"
             with tracer().start_as_current_span(name, kind=kind, attributes=attributes):
