@@ -19,6 +19,7 @@ import logging
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry import trace
 
 from intentbus.bus import (
     Ack,
@@ -243,8 +244,9 @@ class ExecutorRuntime:
                 return Ack()
             except Abandoned:
                 break
-            except Exception:
+            except Exception as exc:
                 log.exception("intent %s failed; retrying in its lane", intent.intent_id)
+                trace.get_current_span().record_exception(exc)  # an event on its span
                 self.stats.waits += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)
