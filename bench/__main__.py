@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     parser.add_argument("--measure-s", type=float, help="seconds measured per load")
     parser.add_argument(
+        "--positions", type=int, help="positions (one symbol each) of the pipeline stage"
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="run the services under pyinstrument (reports in bench/results/logs); "
@@ -69,6 +72,8 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
         cfg = dataclasses.replace(cfg, profile=True)
     if args.measure_s:
         cfg = dataclasses.replace(cfg, measure_s=args.measure_s)
+    if args.positions:
+        cfg = dataclasses.replace(cfg, pipeline_positions=args.positions)
     return cfg
 
 

@@ -3,13 +3,15 @@
 A sampler task reads each process's RSS (children included) every ``interval_s`` and
 keeps the peak of the current window; on Linux the kernel's ``VmHWM`` (peak RSS since
 the process started, never missed between samples) is read at the end of a window too.
-The figure reported is the larger of the two.
+The figure reported is the larger of the two. Each window also records the CPU time
+(user + system, children included) each process used in it, as a share of one core.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,17 +20,30 @@ import psutil
 MB = 1024.0 * 1024.0
 
 
-def rss_bytes(pid: int) -> int:
-    """Return the RSS of ``pid`` and its children (0 when it is gone)."""
+def rss_bytes(pid: int, children: bool = True) -> int:
+    """Return the RSS of ``pid`` and (unless told not to) its children (0 when it is gone)."""
     try:
         proc = psutil.Process(pid)
         total = int(proc.memory_info().rss)
-        for child in proc.children(recursive=True):
+        for child in proc.children(recursive=True) if children else []:
             with contextlib.suppress(psutil.Error):
                 total += int(child.memory_info().rss)
         return total
     except psutil.Error:
         return 0
+
+
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """Return the CPU time (user + system) of ``pid`` and its children so far (0 when gone)."""
+    try:
+        proc = psutil.Process(pid)
+        total = sum(proc.cpu_times()[:2])
+        for child in proc.children(recursive=True) if children else []:
+            with contextlib.suppress(psutil.Error):
+                total += sum(child.cpu_times()[:2])
+        return float(total)
+    except psutil.Error:
+        return 0.0
 
 
 def high_water_bytes(pid: int) -> int:
@@ -48,13 +63,19 @@ class RssSampler:
 
     pids: dict[str, int]
     interval_s: float = 0.1
+    alone: frozenset[str] = frozenset()  # measured without their children (the bench itself)
     window: str = ""
     peaks: dict[str, dict[str, int]] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    _cpu_start: dict[str, float] = field(default_factory=dict)
+    _wall_start: float = 0.0
 
     def start_window(self, name: str) -> None:
         """Start collecting peaks under ``name``."""
         self.window = name
         self.peaks.setdefault(name, dict.fromkeys(self.pids, 0))
+        self._cpu_start = {name: self._cpu(name, pid) for name, pid in self.pids.items()}
+        self._wall_start = time.monotonic()
         self.sample()
 
     def end_window(self) -> None:
@@ -65,6 +86,12 @@ class RssSampler:
         peaks = self.peaks[self.window]
         for name, pid in self.pids.items():
             peaks[name] = max(peaks[name], high_water_bytes(pid))
+        wall = time.monotonic() - self._wall_start
+        if wall > 0:
+            self.cpu[self.window] = {
+                name: 100.0 * (self._cpu(name, pid) - self._cpu_start.get(name, 0.0)) / wall
+                for name, pid in self.pids.items()
+            }
         self.window = ""
 
     def sample(self) -> None:
@@ -73,7 +100,10 @@ class RssSampler:
             return
         peaks = self.peaks[self.window]
         for name, pid in self.pids.items():
-            peaks[name] = max(peaks[name], rss_bytes(pid))
+            peaks[name] = max(peaks[name], rss_bytes(pid, children=name not in self.alone))
+
+    def _cpu(self, name: str, pid: int) -> float:
+        return cpu_seconds(pid, children=name not in self.alone)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until ``stop`` is set."""

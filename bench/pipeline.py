@@ -1,17 +1,22 @@
-"""Pipeline stage: intents -> paper executor -> results -> ledger committed, as processes.
+"""Pipeline stage: intents -> executor -> paper venue -> fills, results -> ledger committed.
 
-The ledger and the paper executor run through the ``intentbus`` CLI
-(``python -m intentbus.command.app ledger|executor ...``) in a fresh namespace. This process
-plays the PM: it opens positions through the ledger's request/reply API and publishes
-intents (``publish_async``, ``Nats-Msg-Id`` = intent id), stamping each with
-``time.time_ns()`` at publish (also its ``created_at``). The end point is the ledger's
-commit, read from its SQLite database read-only (:mod:`bench.ledger_probe`).
+The paper venue, the ledger and the paper executor run as processes through the
+``intentbus`` CLI (``python -m intentbus.command.app paper-venue|ledger|executor ...``) in a
+fresh namespace; the venue starts first (with a price for every bench symbol) and the
+executor only once the venue serves. This process plays the PM: it opens positions
+through the ledger's request/reply API and publishes intents (``publish_async``,
+``Nats-Msg-Id`` = intent id), stamping each with ``time.time_ns()`` at publish (also its
+``created_at``). The end point is the ledger's commit of each intent's final result, read
+from its SQLite database read-only (:mod:`bench.ledger_probe`); the same database gives
+each fill's created -> committed latency.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +35,8 @@ from bench.stats import StageFigures, analyse_load, analyse_max
 from intentbus.bus import LedgerUnavailable, PositionClient, Topology, provision
 
 Say = Callable[[str], None]
+STOP_S = 10.0
+PROFILE_STOP_S = 120.0
 
 
 class PipelineStage:
@@ -42,6 +49,7 @@ class PipelineStage:
         self.say = say
         self.topology = Topology("bench" + uuid.uuid4().hex[:8])
         self.db = workdir / "ledger.sqlite3"
+        self.venue = Child("paper-venue", workdir)
         self.ledger = Child("ledger", workdir)
         self.executor = Child("executor-paper", workdir)
         self.probe = LedgerProbe(self.db)
@@ -52,8 +60,8 @@ class PipelineStage:
 
     @property
     def children(self) -> list[Child]:
-        """Return the service processes."""
-        return [self.ledger, self.executor]
+        """Return the service processes, in start order."""
+        return [self.venue, self.ledger, self.executor]
 
     async def run(self, extra_pids: dict[str, int]) -> StageFigures:
         """Run everything; on failure return what ran plus the error."""
@@ -63,8 +71,14 @@ class PipelineStage:
         sampler_task: asyncio.Task[None] | None = None
         try:
             await self._start_services(nc)
-            pids = {"ledger": self.ledger.pid, "executor": self.executor.pid, **extra_pids}
-            self.sampler = RssSampler(pids)
+            pids = {
+                "paper-venue": self.venue.pid,
+                "ledger": self.ledger.pid,
+                "executor": self.executor.pid,
+                "bench": os.getpid(),  # the PM stand-in: publisher and ledger probe
+                **extra_pids,
+            }
+            self.sampler = RssSampler(pids, alone=frozenset({"bench"}))
             sampler_task = asyncio.create_task(self.sampler.run(stop))
             await self._measure(nc, figures)
         except (ChildFailed, ProbeError, LedgerUnavailable, TimeoutError) as exc:
@@ -73,7 +87,13 @@ class PipelineStage:
             stop.set()
             if sampler_task is not None:
                 await sampler_task
-            codes = {child.name: await child.stop() for child in self.children}
+            if self.sampler is not None:
+                figures.cpu_pct = dict(self.sampler.cpu)
+            # under pyinstrument a service writes its report after SIGTERM: give it time
+            stop_s = PROFILE_STOP_S if self.cfg.profile else STOP_S
+            codes = {child.name: await child.stop(stop_s) for child in reversed(self.children)}
+            with contextlib.suppress(ProbeError, sqlite3.Error):
+                figures.result_statuses = await asyncio.to_thread(self.probe.statuses)
             self.probe.close()
             await nc.close()
         bad = {name: code for name, code in codes.items() if code not in (0, None, -15)}
@@ -84,16 +104,15 @@ class PipelineStage:
     async def _start_services(self, nc: Client) -> None:
         common = ["--nats-url", self.url, "--namespace", self.topology.namespace]
         await provision(nc.jetstream(), self.topology)
+        self.say("pipeline: starting paper venue")
+        prices = f"prices={prices_option(self.cfg.pipeline_positions)}"
+        await self.venue.start(
+            *self._command("paper-venue"), "--option", prices, *common, stdout_pipe=True
+        )
+        await self._wait_venue()
         self.say("pipeline: starting ledger and paper executor")
         await self.ledger.start(*self._command("ledger"), "--db", str(self.db), *common)
-        await self.executor.start(
-            *self._command("executor"),
-            "--venue",
-            "paper",
-            "--option",
-            f"prices={prices_option(self.cfg.pipeline_positions)}",
-            *common,
-        )
+        await self.executor.start(*self._command("executor"), "--venue", "paper", *common)
         positions = PositionClient(nc, self.topology, timeout_s=1.0)
         deadline = time.monotonic() + 60.0
         while True:
@@ -108,6 +127,14 @@ class PipelineStage:
         self.source = IntentSource(self.topology, self.cfg.pipeline_positions)
         for request in self.source.positions:
             await positions.open(request)
+
+    async def _wait_venue(self, timeout_s: float = 60.0) -> None:
+        """Wait until the paper venue says it serves (its first stdout line)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            line = await self.venue.read_line(max(0.1, deadline - time.monotonic()))
+            if "serving" in line:
+                return
 
     def _command(self, name: str) -> list[str]:
         """Return module and arguments running ``intentbus NAME``, under pyinstrument if asked."""
@@ -132,7 +159,8 @@ class PipelineStage:
             count = cfg.load_count(rate)
             ids, done = await self._publish_and_drain(js, count, rate, cfg.drain_timeout_s)
             self.sampler.end_window()
-            load = analyse_load(rate, count, await self._pairs(ids), cfg.warmup_s)
+            pairs, fills = await self._pairs(ids), await self._fills(ids)
+            load = analyse_load(rate, count, pairs, cfg.warmup_s, fills)
             figures.loads.append(load)
             if not load.sustained:
                 self.say(f"pipeline: {rate:,.0f}/s not sustained ({load.achieved_rate:,.0f}/s)")
@@ -142,7 +170,9 @@ class PipelineStage:
             await self._drain(cfg.drain_timeout_s)  # a backlog left by an overload
         count = cfg.pipeline_max_count
         self.say(f"pipeline: max throughput, {count:,} intents")
+        self.sampler.start_window("max")
         ids, _ = await self._publish_and_drain(js, count, 0.0, 2 * cfg.drain_timeout_s)
+        self.sampler.end_window()
         figures.max = analyse_max(count, await self._pairs(ids))
 
     async def _publish_and_drain(
@@ -178,6 +208,12 @@ class PipelineStage:
     async def _pairs(self, ids: list[str]) -> list[tuple[int, int]]:
         committed = await asyncio.to_thread(self.probe.committed)
         return [(self.sent[i], committed[i]) for i in ids if i in committed]
+
+    async def _fills(self, ids: list[str]) -> list[tuple[int, int, int]]:
+        """Return (intent sent_ns, fill created_ns, fill applied_ns) of these intents' fills."""
+        wanted = set(ids)
+        fills = await asyncio.to_thread(self.probe.fills)
+        return [(self.sent[i], made, applied) for i, made, applied in fills if i in wanted]
 
     def _check_alive(self) -> None:
         for child in self.children:

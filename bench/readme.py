@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.report import LATENCY_FIELDS, num, overload_note
+from bench.report import FILL_FIELDS, FILL_LABEL, LATENCY_FIELDS, fill_latency, num, overload_note
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 HERE = Path(__file__).resolve().parent
@@ -60,6 +60,18 @@ def bus_rows(doc: dict[str, Any]) -> list[str]:
                     MARK[row["verdict"]] if p99 else "",
                 )
             )
+        if load and load.get("fill_latency"):
+            for field, name in FILL_FIELDS:
+                lines.append(
+                    _row(
+                        f"{FILL_LABEL} {name} at {rate:,.0f}/s (ms)",
+                        "-",
+                        num(fill_latency(load, field)),
+                        "",
+                        "",
+                        "",
+                    )
+                )
     return lines
 
 

@@ -12,6 +12,8 @@ from rich.table import Table
 from bench.stats import SUSTAINED_FRACTION, TARGETS
 
 LATENCY_FIELDS = (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9"))
+FILL_FIELDS = (("p50_ms", "p50"), ("p99_ms", "p99"))
+FILL_LABEL = "fill -> ledger"  # a fill's created_at (executor) -> the ledger's commit of it
 VERDICT_STYLE = {"met": "[green]met[/]", "missed": "[bold red]missed[/]", "n/a": "[yellow]n/a[/]"}
 
 
@@ -38,13 +40,23 @@ def overload_note(load: dict[str, Any] | None) -> str:
     return ""
 
 
+def fill_latency(load: dict[str, Any] | None, field: str) -> float | None:
+    """Return one figure of a load's fill -> ledger latency, if the load has one."""
+    summary = (load or {}).get("fill_latency") or {}
+    value = summary.get(field)
+    return None if value is None else float(value)
+
+
 def _verdicts(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["label"]: row for row in doc["verdicts"]}
 
 
 def bus_table(doc: dict[str, Any]) -> Table:
     """Return raw baseline vs pipeline: max throughput and latency at each load."""
-    table = Table(title="Bus: raw nats-py chain vs intentbus pipeline (publish -> end)")
+    table = Table(
+        title="Bus: raw nats-py chain vs intentbus pipeline (publish -> end; "
+        f"{FILL_LABEL}: a fill's created_at -> the ledger's commit of it)"
+    )
     for header in ("Figure", "Raw", "Pipeline", "Ratio", "Target", "Verdict"):
         table.add_column(header, justify="left" if header == "Figure" else "right")
     raw, pipe = doc.get("raw") or {}, doc.get("pipeline") or {}
@@ -78,6 +90,10 @@ def bus_table(doc: dict[str, Any]) -> Table:
                 target,
                 verdict,
             )
+        if load and load.get("fill_latency"):
+            for field, name in FILL_FIELDS:
+                value = num(fill_latency(load, field))
+                table.add_row(f"{FILL_LABEL} {name} @ {rate:,.0f}/s, ms", "-", value, "", "", "")
         table.add_section()
     return table
 
@@ -111,13 +127,17 @@ def codec_table(doc: dict[str, Any]) -> Table:
 
 def footprint_table(doc: dict[str, Any]) -> Table:
     """Return the peak RSS of each service at idle and under 1,000 intents/s."""
-    table = Table(title="Footprint: peak RSS (MB)")
-    for header in ("Process", "Idle", "1,000 intents/s", "Target", "Verdict"):
+    table = Table(title="Footprint: peak RSS (MB); CPU used (% of one core)")
+    headers = ("Process", "Idle", "1,000 intents/s", "Target", "Verdict", "CPU 1,000/s", "CPU max")
+    for header in headers:
         table.add_column(header, justify="left" if header == "Process" else "right")
     footprint = doc.get("footprint_mb") or {}
     verdicts = _verdicts(doc)
     idle, load = footprint.get("idle", {}), footprint.get("load_1000", {})
-    for name in sorted(set(idle) | set(load), key=lambda n: (n == "nats-server", n)):
+    cpu = (doc.get("pipeline") or {}).get("cpu_pct") or {}
+    cpu_load, cpu_max = cpu.get("load_1000", {}), cpu.get("max", {})
+    others = ("bench", "nats-server")
+    for name in sorted(set(idle) | set(load), key=lambda n: (n in others, n)):
         rows = [verdicts.get(f"peak RSS {name}, {w}") for w in ("idle", "1,000/s")]
         found = [r for r in rows if r]
         verdict = "missed" if any(r["verdict"] == "missed" for r in found) else (
@@ -129,6 +149,8 @@ def footprint_table(doc: dict[str, Any]) -> Table:
             num(load.get(name), 1),
             found[0]["target"] if found else "",
             VERDICT_STYLE[verdict] if found else "",
+            num(cpu_load.get(name), 0, "%"),
+            num(cpu_max.get(name), 0, "%"),
         )
     return table
 
@@ -153,6 +175,10 @@ def render(doc: dict[str, Any], console: Console) -> None:
     )
     for table in (bus_table(doc), codec_table(doc), footprint_table(doc), targets_table(doc)):
         console.print(table)
+    statuses = (doc.get("pipeline") or {}).get("result_statuses") or {}
+    if statuses:
+        counts = ", ".join(f"{name} {count:,}" for name, count in sorted(statuses.items()))
+        console.print(f"pipeline final results by status: {counts}")
     for stage in ("raw", "pipeline"):
         error = (doc.get(stage) or {}).get("error")
         if error:

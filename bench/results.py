@@ -9,7 +9,7 @@ from typing import Any
 from bench.codec import CodecFigures
 from bench.stats import TARGETS, StageFigures, Target, ratio
 
-SERVICES = ("ledger", "executor")
+SERVICES = ("paper-venue", "ledger", "executor")
 FOOTPRINT_WINDOWS = (("idle", "idle"), ("load_1000", "1,000/s"))
 
 
@@ -32,7 +32,18 @@ def stage_dict(stage: StageFigures | None) -> dict[str, Any] | None:
         "loads": [dataclasses.asdict(load) for load in stage.loads],
         "max": dataclasses.asdict(stage.max) if stage.max else None,
         "error": stage.error,
+        "result_statuses": dict(stage.result_statuses),
+        "cpu_pct": {window: dict(procs) for window, procs in stage.cpu_pct.items()},
     }
+
+
+def fill_to_ledger(pipe: StageFigures | None) -> dict[str, Any]:
+    """Return the fill created -> ledger committed latency (ms) at each load, by rate."""
+    out: dict[str, Any] = {}
+    for load in pipe.loads if pipe else []:
+        if load.fill_latency is not None:
+            out[f"{load.offered_rate:g}"] = dataclasses.asdict(load.fill_latency)
+    return out
 
 
 def latency_ratios(raw: StageFigures | None, pipe: StageFigures | None) -> dict[str, Any]:
@@ -109,6 +120,7 @@ def assemble(
             "codec": None if codec is None else {
                 **dataclasses.asdict(codec), "speedup": codec.speedup
             },
+            "fill_to_ledger_ms": fill_to_ledger(pipe),
             "footprint_mb": footprint,
             "ratios": ratios,
             "verdicts": verdicts,

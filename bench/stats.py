@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 SUSTAINED_FRACTION = 0.9
@@ -66,6 +66,18 @@ def after_warmup(pairs: Sequence[tuple[int, int]], warmup_s: float) -> list[tupl
     start = min(sent for sent, _ in pairs)
     cutoff = start + int(warmup_s * 1e9)
     return [(sent, done) for sent, done in pairs if sent >= cutoff]
+
+
+def fills_after_warmup(
+    fills: Sequence[tuple[int, int, int]], first_sent_ns: int, warmup_s: float
+) -> list[tuple[int, int]]:
+    """Keep the (created_ns, applied_ns) of fills whose intent was sent after warm-up.
+
+    ``fills`` holds (intent sent_ns, fill created_ns, fill applied_ns): a fill belongs to
+    the measured window when its intent does, wherever the fill itself falls.
+    """
+    cutoff = first_sent_ns + int(warmup_s * 1e9)
+    return [(created, applied) for sent, created, applied in fills if sent >= cutoff]
 
 
 def latencies_ns(pairs: Sequence[tuple[int, int]]) -> list[int]:
@@ -146,6 +158,7 @@ class LoadFigures:
     completed: int
     achieved_rate: float
     latency: LatencySummary
+    fill_latency: LatencySummary | None = None
 
     @property
     def complete(self) -> bool:
@@ -169,16 +182,30 @@ class MaxFigures:
 
 
 def analyse_load(
-    offered_rate: float, sent: int, pairs: Sequence[tuple[int, int]], warmup_s: float
+    offered_rate: float,
+    sent: int,
+    pairs: Sequence[tuple[int, int]],
+    warmup_s: float,
+    fills: Sequence[tuple[int, int, int]] | None = None,
 ) -> LoadFigures:
-    """Summarise a paced run: latency after warm-up and the completion rate achieved."""
+    """Summarise a paced run: latency after warm-up and the completion rate achieved.
+
+    ``fills`` (intent sent_ns, fill created_ns, fill applied_ns), when given, adds the
+    fill-to-ledger latency of the fills of the intents measured (sent after warm-up).
+    """
     measured = after_warmup(pairs, warmup_s)
+    fill_latency = None
+    if fills is not None:
+        sends = [sent_ns for sent_ns, _ in pairs] or [sent_ns for sent_ns, _, _ in fills]
+        first = min(sends, default=0)
+        fill_latency = summarise_ns(latencies_ns(fills_after_warmup(fills, first, warmup_s)))
     return LoadFigures(
         offered_rate=offered_rate,
         sent=sent,
         completed=len(pairs),
         achieved_rate=completion_rate([done for _, done in measured], skip_frac=0.0),
         latency=summarise_ns(latencies_ns(measured)),
+        fill_latency=fill_latency,
     )
 
 
@@ -199,6 +226,8 @@ class StageFigures:
     loads: list[LoadFigures]
     max: MaxFigures | None = None
     error: str | None = None
+    result_statuses: dict[str, int] = field(default_factory=dict)
+    cpu_pct: dict[str, dict[str, float]] = field(default_factory=dict)  # window -> process
 
     def at(self, rate: float) -> LoadFigures | None:
         """Return the figures of the load offered at ``rate``, if it ran."""

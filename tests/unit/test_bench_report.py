@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
+from pathlib import Path
+
+import pytest
 
 from bench.codec import CodecFigures
-from bench.ledger_probe import intent_id_of, to_ns
+from bench.ledger_probe import LedgerProbe, ProbeError, intent_id_of, to_ns
 from bench.raw_proc import make_payload, parse_payload
 from bench.readme import BEGIN, END, render_section, replace_section
 from bench.results import assemble
 from bench.stats import LatencySummary, LoadFigures, MaxFigures, StageFigures
+from intentbus.ledger.sqlite_schema import SCHEMA
 
 MACHINE = {
     "nproc": 2,
@@ -28,13 +33,17 @@ def _latency(p50: float, p99: float, p999: float) -> LatencySummary:
     return LatencySummary(count=100, p50_ms=p50, p99_ms=p99, p999_ms=p999, max_ms=p999, mean_ms=p50)
 
 
-def _stage(max_rate: float, p99_at_1000: float) -> StageFigures:
+def _stage(max_rate: float, p99_at_1000: float, fills: bool = False) -> StageFigures:
+    fill_500 = _latency(0.5, 1.5, 2.5) if fills else None
+    fill_1000 = _latency(0.75, 2.25, 3.5) if fills else None
     return StageFigures(
         loads=[
-            LoadFigures(500.0, 100, 100, 500.0, _latency(1.0, 2.0, 4.0)),
-            LoadFigures(1000.0, 100, 100, 1000.0, _latency(1.0, p99_at_1000, 8.0)),
+            LoadFigures(500.0, 100, 100, 500.0, _latency(1.0, 2.0, 4.0), fill_500),
+            LoadFigures(1000.0, 100, 100, 1000.0, _latency(1.0, p99_at_1000, 8.0), fill_1000),
         ],
         max=MaxFigures(sent=100, completed=100, rate=max_rate, latency=_latency(9, 9, 9)),
+        result_statuses={"success": 200},
+        cpu_pct={"max": {"executor": 55.0}},
     )
 
 
@@ -53,11 +62,14 @@ def _doc(footprint: dict[str, dict[str, float]] | None = None) -> dict[str, obje
         machine=MACHINE,
         config={},
         raw=_stage(max_rate=10_000.0, p99_at_1000=1.0),
-        pipe=_stage(max_rate=6_000.0, p99_at_1000=4.0),
+        pipe=_stage(max_rate=6_000.0, p99_at_1000=4.0, fills=True),
         codec=codec,
         footprint=footprint
         if footprint is not None
-        else {"idle": {"ledger": 60.0, "executor": 70.0}, "load_1000": {"ledger": 90.0}},
+        else {
+            "idle": {"ledger": 60.0, "executor": 70.0, "paper-venue": 50.0},
+            "load_1000": {"ledger": 90.0, "paper-venue": 160.0},
+        },
         started_at="2026-01-01T00:00:00+00:00",
         duration_s=100.0,
     )
@@ -78,6 +90,8 @@ def test_ratios_and_verdicts_follow_the_targets() -> None:
     assert verdicts["peak RSS ledger, idle"] == (60.0, "met")
     assert verdicts["peak RSS ledger, 1,000/s"] == (90.0, "met")
     assert verdicts["peak RSS executor, 1,000/s"] == (None, "n/a")
+    assert verdicts["peak RSS paper-venue, idle"] == (50.0, "met")
+    assert verdicts["peak RSS paper-venue, 1,000/s"] == (160.0, "missed")
 
 
 def test_latency_ratios_are_pipeline_over_raw_per_load() -> None:
@@ -116,6 +130,9 @@ def test_readme_section_replaces_only_the_marked_text() -> None:
     assert "old figures" not in updated
     assert "Notes here." in updated
     assert "| p99 at 1,000/s (ms) | 1.00 | 4.00 | 4.00x | <= 3x | **missed** |" in updated
+    assert "| fill -> ledger p50 at 500/s (ms) | - | 0.50 |  |  |  |" in updated
+    assert "| fill -> ledger p99 at 1,000/s (ms) | - | 2.25 |  |  |  |" in updated
+    assert "| peak RSS paper-venue, 1,000/s | 160.0 MB | < 150 MB | **missed** |" in updated
     assert replace_section(updated, section) == updated
 
 
@@ -142,3 +159,68 @@ def test_raw_payload_carries_run_sequence_and_send_time() -> None:
     assert (run, seq, count) == ("r500", 7, 3000)
     assert sent > 0
     assert not math.isnan(sent)
+
+
+def test_fill_to_ledger_latency_is_in_the_json_per_load() -> None:
+    doc = _doc()
+    fill = doc["fill_to_ledger_ms"]
+    assert isinstance(fill, dict)
+    assert fill["500"]["p50_ms"] == 0.5
+    assert fill["1000"]["p99_ms"] == 2.25
+    pipeline = doc["pipeline"]
+    assert isinstance(pipeline, dict)
+    assert pipeline["loads"][1]["fill_latency"]["p99_ms"] == 2.25
+    assert pipeline["result_statuses"] == {"success": 200}
+    assert pipeline["cpu_pct"] == {"max": {"executor": 55.0}}
+    raw = doc["raw"]
+    assert isinstance(raw, dict)
+    assert raw["loads"][0]["fill_latency"] is None
+
+
+def _ledger_db(path: Path) -> None:
+    """Write a ledger database of the ledger's own schema: one filled intent, one skipped."""
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    fill_json = json.dumps({"fill_id": "f-1", "created_at": "2026-01-01T00:00:00.001000Z"})
+    db.execute(
+        "INSERT INTO applied_fills (fill_id, fills_seq, position_id, intent_id, side, size, "
+        "price, fee_usd, realized_pnl_usd, size_after, direction_after, applied_at, notes, "
+        "fill_json) VALUES ('f-1', 1, 'p', 'i-1', 'buy', '1', '100', '0', '0', '1', 'long', "
+        "'2026-01-01T00:00:00.004000+00:00', '[]', ?)",
+        (fill_json,),
+    )
+    for seq, (intent, status) in enumerate((("i-1", "success"), ("i-2", "skipped")), 1):
+        db.execute(
+            "INSERT INTO results (result_id, results_seq, position_id, intent_id, action, "
+            "status, last_fill_seq, fill_count, filled_size, fees_usd, mismatch, closes, "
+            "applied_at, notes, result_json) VALUES (?, ?, 'p', ?, 'add', ?, 1, 1, '1', '0', "
+            "0, 0, ?, '[]', '{}')",
+            (f"res-{intent}", seq, intent, status, f"2026-01-01T00:00:0{seq}+00:00"),
+        )
+    db.commit()
+    db.close()
+
+
+def test_probe_reads_the_ledger_schema(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    probe = LedgerProbe(path)
+    with pytest.raises(ProbeError, match="does not exist"):
+        probe.count()
+    _ledger_db(path)
+    second = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
+    assert probe.count() == 2
+    assert probe.committed() == {"i-1": second + 1_000_000_000, "i-2": second + 2_000_000_000}
+    assert probe.statuses() == {"success": 1, "skipped": 1}
+    assert probe.fills() == [("i-1", second + 1_000_000, second + 4_000_000)]
+    probe.close()
+
+
+def test_probe_names_the_tables_it_misses(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE results (result_id TEXT, applied_at TEXT)")
+    db.commit()
+    db.close()
+    probe = LedgerProbe(path)
+    with pytest.raises(ProbeError, match="no fills table"):
+        probe.count()

@@ -12,6 +12,7 @@ from bench.stats import (
     analyse_load,
     analyse_max,
     completion_rate,
+    fills_after_warmup,
     percentile,
     ratio,
     summarise_ns,
@@ -120,3 +121,37 @@ def test_analyse_max_measures_steady_state_rate() -> None:
     assert figures.completed == 100
     assert figures.rate == pytest.approx(1000.0)
     assert figures.latency.max_ms == 100.0
+
+
+def test_fills_count_in_the_window_of_their_intent() -> None:
+    start = 10_000 * MS
+    fills = [
+        (start, start + 5 * MS, start + 7 * MS),  # intent sent in the warm-up
+        (start + 1_000 * MS, start + 1_900 * MS, start + 1_903 * MS),  # first measured
+        (start + 1_500 * MS, start + 1_600 * MS, start + 1_610 * MS),
+    ]
+    kept = fills_after_warmup(fills, first_sent_ns=start, warmup_s=1.0)
+    assert kept == [
+        (start + 1_900 * MS, start + 1_903 * MS),
+        (start + 1_600 * MS, start + 1_610 * MS),
+    ]
+
+
+def test_analyse_load_adds_fill_latency_only_when_fills_are_given() -> None:
+    pairs = [(n * MS, n * MS + 20 * MS) for n in range(2000)]
+    fills = [(n * MS, n * MS + 10 * MS, n * MS + (13 if n % 2 else 11) * MS) for n in range(2000)]
+    figures = analyse_load(1000.0, sent=2000, pairs=pairs, warmup_s=1.0, fills=fills)
+    assert figures.fill_latency is not None
+    assert figures.fill_latency.count == 1000
+    assert figures.fill_latency.p50_ms == 1.0
+    assert figures.fill_latency.p99_ms == 3.0
+    assert figures.latency.p50_ms == 20.0
+    assert analyse_load(1000.0, 2000, pairs, 1.0).fill_latency is None
+
+
+def test_fill_latency_without_completed_intents_uses_the_fills_own_sends() -> None:
+    fills = [(n * MS, n * MS + MS, n * MS + 2 * MS) for n in range(2000)]
+    figures = analyse_load(1000.0, sent=2000, pairs=[], warmup_s=1.0, fills=fills)
+    assert figures.completed == 0
+    assert figures.fill_latency is not None
+    assert figures.fill_latency.count == 1000

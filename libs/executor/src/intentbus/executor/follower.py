@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 
+from nats.js.api import PubAck
+
 from intentbus import telemetry
 from intentbus.bus import Publisher
 from intentbus.executor import results
@@ -36,7 +38,7 @@ from intentbus.executor.base import (
 from intentbus.executor.claims import ClaimStore
 from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
-from intentbus.schemas import OrderState
+from intentbus.schemas import CLOSING_ACTIONS, OrderState
 
 log = logging.getLogger(__name__)
 # Fills may carry a venue time slightly before our placement stamp (clock skew).
@@ -57,6 +59,8 @@ class Tracked:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     expiry: asyncio.Task[None] | None = None
+    late_fetch: asyncio.Task[None] | None = None
+    recorded: bool = True  # its working record is in EXEC_ORDERS
 
     @property
     def filled_seen(self) -> float:
@@ -104,30 +108,60 @@ class OrderFollower:
         self._stats = stats
         self._by_cloid: dict[str, Tracked] = {}
         self._orphans: dict[str, list[tuple[float, VenueOrder | VenueFill]]] = {}
-        self.results_seq = 0
-        self.fills_seq = 0
+        # Read-your-writes, per position: the RESULTS and FILLS sequences of the last
+        # messages this replica published for it, over a floor that covers what other
+        # replicas published before this one took the position's partition over.
+        self._seqs: dict[str, tuple[int, int]] = {}
+        self._floor = (0, 0)
+
+    # read-your-writes ---------------------------------------------------------------
+    def raise_floor(self, results_seq: int, fills_seq: int) -> None:
+        """Make every later ledger read include the streams up to these sequences."""
+        self._floor = (max(self._floor[0], results_seq), max(self._floor[1], fills_seq))
+
+    def noted(
+        self, position_id: str, *, results_seq: int = 0, fills_seq: int = 0, closes: bool = False
+    ) -> None:
+        """Remember a message published for a position (its stream sequence).
+
+        A position's size moves only with fills; of the results, only the final result
+        of an EXIT changes what sizing reads (the position closes), so only those raise
+        the position's RESULTS floor (``closes``).
+        """
+        r, f = self._seqs.get(position_id, (0, 0))
+        self._seqs[position_id] = (max(r, results_seq if closes else 0), max(f, fills_seq))
+
+    def read_floor(self, position_id: str) -> tuple[int, int]:
+        """Return the (RESULTS, FILLS) sequences a read of the position must include."""
+        r, f = self._seqs.get(position_id, (0, 0))
+        return max(r, self._floor[0]), max(f, self._floor[1])
 
     # what the intake asks ---------------------------------------------------------
-    def working(self, position_id: str) -> list[Tracked]:
-        """Return the followed orders of a position that are not finished."""
+    def working(self, position_id: str, before_seq: int | None = None) -> list[Tracked]:
+        """Return the position's unfinished orders (of intents before ``before_seq``)."""
         return [
             t
             for t in self._by_cloid.values()
-            if t.working.intent.position_id == position_id and not t.done.is_set()
+            if t.working.intent.position_id == position_id
+            and not t.done.is_set()
+            and (before_seq is None or t.working.intent_seq < before_seq)
         ]
 
     def tracked(self, client_order_id: str) -> Tracked | None:
         """Return the followed order with this client order id."""
         return self._by_cloid.get(client_order_id)
 
-    async def follow(self, working: WorkingOrder, order: VenueOrder | None) -> Tracked:
+    async def follow(
+        self, working: WorkingOrder, order: VenueOrder | None, *, recorded: bool = True
+    ) -> Tracked:
         """Start following an order (placed now, or adopted: ``order`` None asks the venue)."""
         cloid = working.plan.client_order_id
         tracked = self._by_cloid.get(cloid)
-        if tracked is None:
-            tracked = Tracked(working=working)
+        if tracked is not None:
+            tracked.recorded = tracked.recorded or recorded
+        else:
+            tracked = Tracked(working=working, recorded=recorded)
             self._by_cloid[cloid] = tracked
-            tracked.expiry = asyncio.create_task(self._expire(tracked))
         for _, kept in self._orphans.pop(cloid, []):
             if not isinstance(kept, VenueGap):
                 await self._apply(tracked, kept)
@@ -135,11 +169,17 @@ class OrderFollower:
             await self._apply(tracked, order)
         else:
             await self._resync(tracked)
+        if not tracked.done.is_set() and tracked.expiry is None:  # it lives: watch its deadline
+            tracked.expiry = asyncio.create_task(self._expire(tracked))
         return tracked
 
-    async def cancel_position(self, position_id: str, deadline: datetime) -> bool:
-        """Cancel the position's working orders; say whether all finished before ``deadline``."""
-        pending = self.working(position_id)
+    async def cancel_position(self, position_id: str, deadline: datetime, before_seq: int) -> bool:
+        """Cancel the working orders of the position's earlier intents (before ``before_seq``).
+
+        Say whether all of them finished (fills and final results published) before
+        ``deadline``.
+        """
+        pending = self.working(position_id, before_seq)
         for tracked in pending:
             await self._cancel(tracked, "superseded by a newer intent")
         for tracked in pending:
@@ -203,17 +243,17 @@ class OrderFollower:
         ack = await self._publisher.fill(results.fill_message(w.intent, w.plan, fill, state))
         tracked.fills[fill.venue_fill_id] = fill.size
         tracked.last_fill_seq = max(tracked.last_fill_seq, ack.seq)
-        self.fills_seq = max(self.fills_seq, ack.seq)
+        self.noted(w.intent.position_id, fills_seq=ack.seq)
         self._stats.fills += 1
 
-    async def _finish_if_final(self, tracked: Tracked) -> None:
+    async def _finish_if_final(self, tracked: Tracked, *, fetched: bool = False) -> None:
         order = tracked.order
         if tracked.done.is_set() or order is None or not order.state.is_final:
             return
         if tracked.filled_seen < order.filled_size - results.SIZE_EPSILON:
-            await self._fetch_fills(tracked)
-            if tracked.filled_seen < order.filled_size - results.SIZE_EPSILON:
-                return  # the fills are not visible yet: the poll loop tries again
+            if not fetched:  # the fills are most likely on the live feed right behind
+                self._fetch_later(tracked)
+            return  # else the venue does not show them yet: the poll loop asks again
         w = tracked.working
         result = results.final(
             w.intent,
@@ -222,15 +262,40 @@ class OrderFollower:
             fill_count=len(tracked.fills),
             last_fill_seq=tracked.last_fill_seq,
         )
-        ack = await self._publisher.result(result)
-        self.results_seq = max(self.results_seq, ack.seq)
-        await self._claims.finish(w.intent.intent_id, self._owner, result, read_previous=True)
-        await self._store.delete(w)
+        # Any order is safe: a done claim is republished, a missing record is re-found
+        # through the claim; until all three succeeded the order stays followed here.
+        writes: list[Awaitable[object]] = [
+            self._publisher.result(result),
+            self._claims.finish(w.intent.intent_id, self._owner, result, claimed_at=w.placed_at),
+        ]
+        if tracked.recorded:
+            writes.append(self._store.delete(w))
+        ack, *_ = await asyncio.gather(*writes)
+        assert isinstance(ack, PubAck)
+        closes = w.intent.action in CLOSING_ACTIONS
+        self.noted(w.intent.position_id, results_seq=ack.seq, closes=closes)
         tracked.done.set()
-        if tracked.expiry is not None and tracked.expiry is not asyncio.current_task():
-            tracked.expiry.cancel()
+        for task in (tracked.expiry, tracked.late_fetch):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         self._by_cloid.pop(w.plan.client_order_id, None)
         self._stats.finished += 1
+
+    def _fetch_later(self, tracked: Tracked) -> None:
+        """Ask the venue for the fills if the live feed has not brought them soon."""
+        if tracked.late_fetch is not None and not tracked.late_fetch.done():
+            return
+
+        async def fetch() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tracked.done.wait(), self._settings.fill_grace_s)
+                return
+            try:
+                await self._resync(tracked)
+            except Exception:
+                log.exception("fills of %s not fetched; the poll retries", tracked.working.key)
+
+        tracked.late_fetch = asyncio.create_task(fetch())
 
     # asking the venue again ------------------------------------------------------------
     async def _fetch_fills(self, tracked: Tracked) -> None:
@@ -254,7 +319,7 @@ class OrderFollower:
             tracked.heard_at = time.monotonic()
             await self._fetch_fills(tracked)
             tracked.order = _newer(tracked.order, order)
-            await self._finish_if_final(tracked)
+            await self._finish_if_final(tracked, fetched=True)
 
     @_in_order_trace
     async def _cancel(self, tracked: Tracked, why: str) -> None:

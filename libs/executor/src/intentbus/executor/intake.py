@@ -43,6 +43,8 @@ from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.prepare import prepare
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
 from intentbus.schemas import (
+    CLOSING_ACTIONS,
+    INCREASING_ACTIONS,
     ExecutionIntent,
     ExecutionPlan,
     ExecutionResult,
@@ -50,7 +52,6 @@ from intentbus.schemas import (
     Skip,
     SkipReason,
 )
-from intentbus.telemetry import instruments
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,6 +91,7 @@ class IntentIntake:
         self._settings = settings
         self._stats = stats
         self._alive: dict[str, Callable[[], bool]] = {}
+        self._seq: dict[str, int] = {}  # intents in hand -> their INTENTS stream sequence
 
     async def handle(
         self,
@@ -103,34 +105,50 @@ class IntentIntake:
         Raise :class:`Abandoned` when ``alive()`` turns false during a wait.
         """
         self._alive[intent.intent_id] = alive
+        self._seq[intent.intent_id] = msg.metadata.sequence.stream
         try:
             async with _kept_alive(msg, self._settings.ack_wait_s / 3):
-                await self._handle_until_expired(intent, partition)
+                await self._handle_until_expired(intent, partition, msg.metadata.num_delivered)
         finally:
             self._alive.pop(intent.intent_id, None)
+            self._seq.pop(intent.intent_id, None)
 
-    async def _handle_until_expired(self, intent: ExecutionIntent, partition: int) -> None:
+    async def _handle_until_expired(
+        self, intent: ExecutionIntent, partition: int, deliveries: int
+    ) -> None:
         try:
-            await self._handle(intent, partition)
+            await self._handle(intent, partition, deliveries)
         except _Expired as exc:
-            await self._skip(intent, SkipReason.EXPIRED, str(exc))
+            await self._skip(intent, SkipReason.EXPIRED, str(exc), partition)
 
-    async def _handle(self, intent: ExecutionIntent, partition: int) -> None:
-        claim = await self._claims.get(intent.intent_id)
-        if claim is not None:
-            await self._settle(intent, claim, partition)
-            return
+    async def _handle(self, intent: ExecutionIntent, partition: int, deliveries: int) -> None:
+        if self._follower.tracked(client_order_id(intent.intent_id)) is not None:
+            return  # its order is followed already (adopted): the follower finishes it
+        if deliveries > 1:  # delivered before: a claim is likely, settle it first
+            claim = await self._claims.get(intent.intent_id)
+            if claim is not None:
+                await self._settle(intent, claim, partition)
+                return
+        # A first delivery reads no claim: creating one (or a skip's done record) is the
+        # check. An intent delivered again after a takeover (acked above the old ack
+        # floor) is older than any working order of its position, so it cancels nothing
+        # and finds its claim when it tries to create it.
         if intent.is_expired():
             raise _Expired(f"valid_until {intent.valid_until.isoformat()} passed")
-        if not await self._follower.cancel_position(intent.position_id, intent.valid_until):
+        seq = self._seq.get(intent.intent_id, 0)
+        if not await self._follower.cancel_position(intent.position_id, intent.valid_until, seq):
             raise _Expired("the position's working orders did not finish before the deadline")
-        position = await self._read_position(intent)
+        # The ledger's view and the account's net are independent reads: ask both at once.
+        position, net = await asyncio.gather(self._read_position(intent), self._net(intent))
         if position is None:
-            await self._skip(intent, SkipReason.UNKNOWN_POSITION, "the ledger does not know it")
+            await self._skip(
+                intent, SkipReason.UNKNOWN_POSITION, "the ledger does not know it", partition
+            )
             return
-        prepared = await self._prepare(intent, position)
+        prepared = prepare(self._executor, intent, position, net)
         if isinstance(prepared, Skip):
-            await self._record_skip(intent, results.skipped(intent, self._executor.venue, prepared))
+            skipped = results.skipped(intent, self._executor.venue, prepared)
+            await self._record_skip(intent, skipped, partition)
             return
         if intent.is_expired():
             raise _Expired("deadline passed while the order was prepared")
@@ -142,13 +160,14 @@ class IntentIntake:
             return
         await self._place(intent, prepared, partition)
 
-    @telemetry.traced("executor prepare", histogram=instruments.prepare_duration)
-    async def _prepare(self, intent: ExecutionIntent, position: Position) -> ExecutionPlan | Skip:
+    async def _net(self, intent: ExecutionIntent) -> float:
+        """Return the account's net in the symbol; only reducing orders are sized on it."""
+        if intent.action in INCREASING_ACTIONS:
+            return 0.0
         venue = self._executor
         account = venue.account_for(intent.book_id)
         symbol = intent.token_contract
-        net = await self._waiting(intent, "venue net", lambda: venue.net_position(account, symbol))
-        return prepare(venue, intent, position, net)
+        return await self._waiting(intent, "venue net", lambda: venue.net_position(account, symbol))
 
     # placing and resuming ---------------------------------------------------------
     @telemetry.traced("executor place")
@@ -183,24 +202,37 @@ class IntentIntake:
         order: VenueOrder | None,
         placed_at: datetime,
     ) -> None:
+        """Give the order to the follower; the intent may be acked once this returns.
+
+        An order that finished at placement (an IOC, a marketable limit) is finished here
+        while the intent is in hand, with no working record: a crash before its result
+        leaves the claim, which the redelivered intent settles. Any other order is
+        recorded as working first, so it is followed after the intent is acked.
+        """
         working = WorkingOrder(
             intent=intent,
             plan=plan,
             partition=partition,
             placed_at=placed_at,
             owner=self._owner,
+            intent_seq=self._seq.get(intent.intent_id, 0),
             traceparent=telemetry.current_traceparent(),
         )
+        follower = self._follower
+        if order is not None and order.state.is_final:
+            tracked = await follower.follow(working, order, recorded=False)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tracked.done.wait(), self._settings.settle_wait_s)
+            if tracked.done.is_set():
+                return
         await self._orders.put(working)
         if order is not None and order.state.is_live:
-            ack = await self._publisher.order_update(results.order_update(intent, plan, order))
-            self._follower.results_seq = max(self._follower.results_seq, ack.seq)
-        await self._follower.follow(working, order)
+            await self._publisher.order_update(results.order_update(intent, plan, order))
+        await follower.follow(working, order)
 
     async def _settle(self, intent: ExecutionIntent, claim: Claim, partition: int) -> None:
         if claim.state is ClaimState.DONE and claim.result is not None:
-            ack = await self._publisher.result(claim.result)
-            self._follower.results_seq = max(self._follower.results_seq, ack.seq)
+            await self._publish(claim.result)
             self._stats.republished += 1
             return
         plan = claim.plan
@@ -257,19 +289,23 @@ class IntentIntake:
         await self._finish(intent, results.skipped(intent, self._executor.venue, skip))
 
     # results --------------------------------------------------------------------------
-    async def _skip(self, intent: ExecutionIntent, reason: SkipReason, detail: str) -> None:
+    async def _skip(
+        self, intent: ExecutionIntent, reason: SkipReason, detail: str, partition: int
+    ) -> None:
         skip = Skip(reason=reason.value, detail=detail)
-        await self._record_skip(intent, results.skipped(intent, self._executor.venue, skip))
+        await self._record_skip(
+            intent, results.skipped(intent, self._executor.venue, skip), partition
+        )
 
-    async def _record_skip(self, intent: ExecutionIntent, result: ExecutionResult) -> None:
+    async def _record_skip(
+        self, intent: ExecutionIntent, result: ExecutionResult, partition: int
+    ) -> None:
         """Create the done claim first: a skip never goes out over a claimed order."""
         if not await self._claims.record(intent.intent_id, self._owner, result):
             claim = await self._claims.get(intent.intent_id)
-            if claim is not None and claim.state is ClaimState.DONE and claim.result is not None:
-                result = claim.result  # an earlier delivery decided already
-            else:
-                log.error("intent %s was claimed meanwhile; not skipping it", intent.intent_id)
-                return
+            if claim is not None:  # decided or claimed before (a redelivery): settle it
+                await self._settle(intent, claim, partition)
+            return
         await self._publish(result)
         self._stats.skipped += 1
 
@@ -279,17 +315,17 @@ class IntentIntake:
 
     async def _publish(self, result: ExecutionResult) -> None:
         ack = await self._publisher.result(result)
-        self._follower.results_seq = max(self._follower.results_seq, ack.seq)
+        closes = result.action in CLOSING_ACTIONS
+        self._follower.noted(result.position_id, results_seq=ack.seq, closes=closes)
 
     # waiting ----------------------------------------------------------------------------
     async def _read_position(self, intent: ExecutionIntent) -> Position | None:
         follower = self._follower
 
         async def read() -> Position | None:
+            results_seq, fills_seq = follower.read_floor(intent.position_id)
             return await self._positions.get(
-                intent.position_id,
-                min_results_seq=follower.results_seq,
-                min_fills_seq=follower.fills_seq,
+                intent.position_id, min_results_seq=results_seq, min_fills_seq=fills_seq
             )
 
         return await self._waiting(intent, "ledger", read)

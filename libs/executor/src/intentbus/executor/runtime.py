@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -169,13 +170,12 @@ class ExecutorRuntime:
     async def _acquired(self, partition: int, change: Acquired) -> None:
         """Adopt the partition's working orders, then consume its intents."""
         follower = self.follower
-        for stream, attr in (
-            (self._topology.results_stream, "results_seq"),
-            (self._topology.fills_stream, "fills_seq"),
-        ):
-            # Read-your-writes covers what the previous owner published.
-            info = await with_api_retries(lambda s=stream: self._js.stream_info(s))  # type: ignore[misc]
-            setattr(follower, attr, max(getattr(follower, attr), info.state.last_seq))
+        # Read-your-writes covers what the previous owner published.
+        last = []
+        for stream in (self._topology.results_stream, self._topology.fills_stream):
+            info = await with_api_retries(partial(self._js.stream_info, stream))
+            last.append(info.state.last_seq)
+        follower.raise_floor(*last)
         assert self._orders is not None
         for working in await self._orders.in_partition(self.venue, partition):
             if follower.tracked(working.plan.client_order_id) is None:

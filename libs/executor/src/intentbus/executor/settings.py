@@ -27,6 +27,11 @@ class RuntimeSettings:
     retry_max_s: float = 2.0
     poll_s: float = 2.0
     orphan_ttl_s: float = 30.0
+    # How long a final order waits for its fills on the live feed before asking the
+    # venue for them, and how long the intake waits for an order that finished at
+    # placement before it records the order as working instead.
+    fill_grace_s: float = 0.25
+    settle_wait_s: float = 2.0
 
 
 @dataclass

@@ -33,6 +33,7 @@ from intentbus.telemetry.tracing import (
     span_attributes,
     trace_id_of,
     traced,
+    traced_sync,
     tracer,
 )
 
@@ -62,6 +63,7 @@ __all__ = [
     "span_attributes",
     "trace_id_of",
     "traced",
+    "traced_sync",
     "tracer",
     "tracing_on",
 ]

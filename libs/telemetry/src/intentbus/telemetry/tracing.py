@@ -133,6 +133,34 @@ def traced(
     return decorate
 
 
+def traced_sync(
+    name: str, *, histogram: Callable[[], Histogram] | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a plain function: a span around each call, its duration recorded."""
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not (tracing_on() or metrics_on()):
+                return func(*args, **kwargs)
+            started = time.perf_counter()
+            outcome = "ok"
+            with tracer().start_as_current_span(name):
+                try:
+                    return func(*args, **kwargs)
+                except BaseException:
+                    outcome = "error"
+                    raise
+                finally:
+                    if histogram is not None:
+                        elapsed = time.perf_counter() - started
+                        histogram().record(elapsed, {"outcome": outcome})
+
+        return wrapper
+
+    return decorate
+
+
 def span_attributes(**values: Any) -> dict[str, str | int | float | bool]:
     """Keep the attribute values that are set (OpenTelemetry refuses None)."""
     return {k: v for k, v in values.items() if v is not None}
