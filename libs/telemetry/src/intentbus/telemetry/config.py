@@ -117,6 +117,8 @@ def configure_metrics(service: str, port: int | None = None) -> bool:
         return False
     port = metrics_port(port)
     chosen = exporters("metrics")
+    if "prometheus" in chosen and port is None:  # the standard variables' way to ask
+        port = int(os.environ.get("OTEL_EXPORTER_PROMETHEUS_PORT") or 9464)
     if port is None and not chosen:
         return False
     from opentelemetry.sdk.metrics import MeterProvider
