@@ -209,9 +209,8 @@ class MessageConsumer(Generic[T]):
         )
         subject = self._topology.dead_letter_subject(meta.stream, self._spec.durable)
         try:
-            await publish_with_id(
-                self._js, subject, encode(letter), f"dl-{meta.stream}-{meta.sequence.stream}"
-            )
+            msg_id = f"dl-{meta.stream}-{meta.sequence.stream}"
+            await publish_with_id(self._js, subject, encode(letter), msg_id, kind="dead_letter")
         except Exception:
             log.exception("could not dead-letter %s; leaving it for redelivery", msg.subject)
             self._observer.dead_lettered(msg, error, stored=False)
