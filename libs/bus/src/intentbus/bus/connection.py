@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 import nats
 from nats.aio.client import Client
 
+from intentbus import telemetry
+from intentbus.telemetry import instruments
+
 DEFAULT_URL = "nats://127.0.0.1:4222"
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ class BusSettings:
         if token_file:
             with open(token_file, encoding="utf-8") as handle:
                 token = handle.read().strip()
+        telemetry.add_secret(password)  # never in a log line, whatever logs it
+        telemetry.add_secret(token)
         return cls(
             servers=servers,
             user=source.get("NATS_USER"),
@@ -78,7 +83,7 @@ async def connect(settings: BusSettings) -> Client:
 
     Connection trouble is logged as one line per event, without a traceback.
     """
-    servers = ", ".join(settings.servers)
+    servers = telemetry.scrub(", ".join(settings.servers))
 
     async def on_error(exc: Exception) -> None:
         log.warning("NATS %s: %s", servers, exc or type(exc).__name__)
@@ -88,9 +93,11 @@ async def connect(settings: BusSettings) -> Client:
     async def on_disconnected() -> None:
         if opened and (opened[0].is_closed or opened[0].is_draining):
             return  # our own drain/close, not trouble
+        instruments.disconnects().add(1)
         log.warning("disconnected from NATS %s; reconnecting", servers)
 
     async def on_reconnected() -> None:
+        instruments.reconnects().add(1)
         log.warning("reconnected to NATS %s", servers)
 
     client = await nats.connect(
@@ -109,4 +116,6 @@ async def connect(settings: BusSettings) -> Client:
         reconnected_cb=on_reconnected,
     )
     opened.append(client)
+    instruments.reconnects().add(0)  # the series exists (at 0) before the first one
+    instruments.disconnects().add(0)
     return client

@@ -20,6 +20,8 @@ from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
+from intentbus import telemetry
+from intentbus.bus.observe import ConsumeObserver
 from intentbus.bus.publisher import publish_with_id
 from intentbus.bus.streams import ConsumerSpec, ensure_consumer
 from intentbus.bus.subjects import Topology
@@ -95,6 +97,7 @@ class MessageConsumer(Generic[T]):
         self._in_hand = 0
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._room = asyncio.Event()
+        self._observer = ConsumeObserver(spec)
 
     @property
     def spec(self) -> ConsumerSpec:
@@ -132,6 +135,7 @@ class MessageConsumer(Generic[T]):
                 log.debug("unsubscribe failed", exc_info=True)
 
     async def _handle_batch(self, msgs: list[Msg]) -> None:
+        self._observer.fetched(msgs)
         if self._before_batch is not None:
             self._before_batch(msgs)
         decoded: list[tuple[Msg, T]] = []
@@ -171,22 +175,25 @@ class MessageConsumer(Generic[T]):
                 del self._tails[key]
 
     async def _handle_one(self, msg: Msg, item: T) -> None:
-        try:
-            outcome = await self._handler(item, msg)
-        except Exception as exc:
-            log.exception("handler failed on %s", msg.subject)
-            if msg.metadata.num_delivered >= self._spec.max_deliver:
-                await self._dead_letter(msg, f"handler failed on last delivery: {exc!r}")
+        with self._observer.handling(msg, item) as span:
+            try:
+                outcome = await self._handler(item, msg)
+            except Exception as exc:
+                log.exception("handler failed on %s", msg.subject)
+                telemetry.set_outcome(span, error=f"handler failed: {exc!r}")
+                if msg.metadata.num_delivered >= self._spec.max_deliver:
+                    await self._dead_letter(msg, f"handler failed on last delivery: {exc!r}")
+                else:
+                    await msg.nak(delay=min(2.0**msg.metadata.num_delivered, 30.0))
+                return
+            self.handled += 1
+            self._observer.settled(span, outcome)
+            if isinstance(outcome, Ack):
+                await msg.ack()
+            elif isinstance(outcome, Nak):
+                await msg.nak(delay=outcome.delay_s)
             else:
-                await msg.nak(delay=min(2.0**msg.metadata.num_delivered, 30.0))
-            return
-        self.handled += 1
-        if isinstance(outcome, Ack):
-            await msg.ack()
-        elif isinstance(outcome, Nak):
-            await msg.nak(delay=outcome.delay_s)
-        else:
-            await self._dead_letter(msg, outcome.error)
+                await self._dead_letter(msg, outcome.error)
 
     async def _dead_letter(self, msg: Msg, error: str) -> None:
         meta = msg.metadata
@@ -195,19 +202,20 @@ class MessageConsumer(Generic[T]):
             stream=meta.stream,
             stream_seq=meta.sequence.stream,
             consumer=meta.consumer or self._spec.durable,
-            error=error,
+            error=telemetry.scrub(error),
             received_at=datetime.now(UTC),
             payload=msg.data.decode("utf-8", errors="replace"),
             headers=dict(msg.headers or {}),
         )
         subject = self._topology.dead_letter_subject(meta.stream, self._spec.durable)
         try:
-            await publish_with_id(
-                self._js, subject, encode(letter), f"dl-{meta.stream}-{meta.sequence.stream}"
-            )
+            msg_id = f"dl-{meta.stream}-{meta.sequence.stream}"
+            await publish_with_id(self._js, subject, encode(letter), msg_id, kind="dead_letter")
         except Exception:
             log.exception("could not dead-letter %s; leaving it for redelivery", msg.subject)
+            self._observer.dead_lettered(msg, error, stored=False)
             await msg.nak(delay=5.0)
             return
         self.dead_lettered += 1
+        self._observer.dead_lettered(msg, error)
         await msg.term()

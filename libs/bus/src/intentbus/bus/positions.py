@@ -12,6 +12,7 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from intentbus.bus import observe
 from intentbus.bus.subjects import Topology
 from intentbus.schemas import (
     ListPositions,
@@ -42,10 +43,10 @@ class PositionClient:
         self._decoder = decoder(PositionReply)
 
     async def _request(self, operation: str, payload: bytes, timeout_s: float) -> PositionReply:
+        subject = self._topology.ledger_subject(operation)
         try:
-            msg = await self._nc.request(
-                self._topology.ledger_subject(operation), payload, timeout=timeout_s
-            )
+            with observe.requesting(f"ledger {operation}", subject) as headers:
+                msg = await self._nc.request(subject, payload, timeout=timeout_s, headers=headers)
         except (NatsTimeoutError, NoRespondersError) as exc:
             raise LedgerUnavailable(f"no ledger answered {operation!r}: {exc!r}") from exc
         reply = self._decoder.decode(msg.data)

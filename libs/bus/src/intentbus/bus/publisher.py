@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import msgspec
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import NoStreamResponseError
+from opentelemetry import trace
+from opentelemetry.trace import Span
 
+from intentbus.bus import observe
 from intentbus.bus.subjects import Topology
 from intentbus.schemas import (
     ExecutionIntent,
@@ -37,20 +41,25 @@ async def publish_with_id(
     headers: dict[str, str] | None = None,
     timeout_s: float = 5.0,
     attempts: int = 5,
+    kind: str = "message",
+    intent_id: str | None = None,
+    on_span: Callable[[Span], None] | None = None,
 ) -> PubAck:
     """Publish and wait for the stream's ack, retrying with the same ``Nats-Msg-Id``.
 
     Retrying with the same id is safe: a copy the stream already stored is answered
-    with ``duplicate=True`` and not stored again.
+    with ``duplicate=True`` and not stored again. The message carries the trace context
+    of its ``publish <kind>`` span (and ``intent_id``) in its headers.
     """
-    all_headers = {MSG_ID: msg_id, **(headers or {})}
     last_error: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            return await js.publish(subject, payload, timeout=timeout_s, headers=all_headers)
-        except (NatsTimeoutError, NoStreamResponseError) as exc:
-            last_error = exc
-            await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
+    with observe.publishing(kind, subject, msg_id, intent_id, on_span) as traced:
+        all_headers = {MSG_ID: msg_id, **traced, **(headers or {})}
+        for attempt in range(attempts):
+            try:
+                return await js.publish(subject, payload, timeout=timeout_s, headers=all_headers)
+            except (NatsTimeoutError, NoStreamResponseError) as exc:
+                last_error = exc
+                await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
     raise PublishFailed(f"no ack for {subject} id={msg_id} after {attempts} attempts") from (
         last_error
     )
@@ -76,18 +85,38 @@ class Publisher:
             checked.token_chain, checked.book_id, checked.position_id
         )
         return await publish_with_id(
-            self._js, subject, encode(checked), checked.intent_id, headers=headers
+            self._js,
+            subject,
+            encode(checked),
+            checked.intent_id,
+            headers=headers,
+            kind="intent",
+            intent_id=checked.intent_id,
         )
 
     async def result(
         self, result: ExecutionResult, headers: dict[str, str] | None = None
     ) -> PubAck:
-        """Validate and publish a final result; its ``result_id`` is the ``Nats-Msg-Id``."""
-        checked = validated(result)
+        """Validate and publish a final result; its ``result_id`` is the ``Nats-Msg-Id``.
+
+        The current trace id goes into ``metadata["trace_id"]``; a skip or an error marks
+        the current span.
+        """
+        checked = observe.with_trace_id(validated(result))
+        observe.mark_result(trace.get_current_span(), checked)
         subject = self._topology.results_subject(checked.venue, checked.book_id)
-        return await publish_with_id(
-            self._js, subject, encode(checked), checked.result_id, headers=headers
+        ack = await publish_with_id(
+            self._js,
+            subject,
+            encode(checked),
+            checked.result_id,
+            headers=headers,
+            kind="result",
+            intent_id=checked.intent_id,
+            on_span=lambda span: observe.mark_result(span, checked),
         )
+        observe.count_result(checked)
+        return ack
 
     async def order_update(
         self, update: OrderUpdate, headers: dict[str, str] | None = None
@@ -96,23 +125,40 @@ class Publisher:
         checked = validated(update)
         subject = self._topology.results_subject(checked.venue, checked.book_id)
         return await publish_with_id(
-            self._js, subject, encode(checked), checked.update_id, headers=headers
+            self._js,
+            subject,
+            encode(checked),
+            checked.update_id,
+            headers=headers,
+            kind="order_update",
+            intent_id=checked.intent_id,
         )
 
     async def fill(self, fill: Fill, headers: dict[str, str] | None = None) -> PubAck:
-        """Validate and publish a venue fill; its ``fill_id`` is the ``Nats-Msg-Id``."""
-        checked = validated(fill)
+        """Validate and publish a venue fill; its ``fill_id`` is the ``Nats-Msg-Id``.
+
+        The current trace id goes into ``metadata["trace_id"]``.
+        """
+        checked = observe.with_trace_id(validated(fill))
         subject = self._topology.fills_subject(checked.venue, checked.book_id)
-        return await publish_with_id(
-            self._js, subject, encode(checked), checked.fill_id, headers=headers
+        ack = await publish_with_id(
+            self._js,
+            subject,
+            encode(checked),
+            checked.fill_id,
+            headers=headers,
+            kind="fill",
+            intent_id=checked.intent_id,
         )
+        observe.fill_published(checked)
+        return ack
 
     async def mark(self, mark: Mark) -> PubAck:
         """Validate and publish a mark price (the stream keeps the latest per symbol)."""
         mark = validated(mark)
         subject = self._topology.marks_subject(mark.venue, mark.symbol)
         msg_id = f"{mark.venue}-{mark.symbol}-{mark.at.timestamp():.6f}"
-        return await publish_with_id(self._js, subject, encode(mark), msg_id)
+        return await publish_with_id(self._js, subject, encode(mark), msg_id, kind="mark")
 
     async def raw(self, subject: str, payload: bytes, msg_id: str) -> PubAck:
         """Publish bytes as they are (operators' hand-written JSON, replays)."""

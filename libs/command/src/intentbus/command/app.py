@@ -8,12 +8,12 @@ only the commands it can run. The operators' commands and the demo come from
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from importlib.metadata import entry_points
 
 import typer
+
+from intentbus import telemetry
 
 COMMAND_GROUP = "intentbus.commands"
 
@@ -39,16 +39,22 @@ def build_app() -> typer.Typer:
 
 
 def configure_logging() -> None:
-    """Log to stderr at ``INTENTBUS_LOG_LEVEL`` (default WARNING)."""
-    logging.basicConfig(
-        level=os.environ.get("INTENTBUS_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Log to stderr at ``INTENTBUS_LOG_LEVEL`` (default WARNING): JSON unless a terminal
+    (``INTENTBUS_LOG_FORMAT=text|json`` decides), each line with its intent and trace ids,
+    secrets masked."""
+    telemetry.configure_logging()
+
+
+def service_name(argv: list[str]) -> str:
+    """Return the default service name of a command line: ``intentbus-<subcommand>``."""
+    command = next((arg for arg in argv[1:] if not arg.startswith("-")), "")
+    return f"intentbus-{command}" if command else "intentbus"
 
 
 def main() -> None:
-    """Run the command line."""
+    """Run the command line; traces are exported when ``OTEL_*`` asks for them."""
     configure_logging()
+    telemetry.configure_tracing(service_name(sys.argv))
     build_app()()
 
 

@@ -17,6 +17,7 @@ from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from rich.console import Console
 
+from intentbus import telemetry
 from intentbus.bus import BusSettings, Topology, connect, provision
 
 T = TypeVar("T")
@@ -45,6 +46,23 @@ NamespaceOption = Annotated[
         help="Prefix of every subject, stream and bucket (empty in production).",
     ),
 ]
+
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        envvar="INTENTBUS_METRICS_PORT",
+        help="Serve Prometheus metrics on this port (/metrics); none: no endpoint.",
+    ),
+]
+
+
+def start_metrics(service: str, port: int | None) -> None:
+    """Serve the service's metrics on ``port`` and/or export them as ``OTEL_*`` says."""
+    try:
+        telemetry.configure_metrics(service, port)
+    except OSError as exc:
+        raise fail(f"cannot serve metrics on port {port}: {exc}", 1) from None
 
 
 @dataclass
@@ -79,7 +97,7 @@ async def bus_session(
     try:
         nc = await asyncio.wait_for(connect(settings), reach_timeout_s)
     except (TimeoutError, OSError, NoServersError) as exc:
-        where = ", ".join(settings.servers)
+        where = telemetry.scrub(", ".join(settings.servers))
         raise fail(
             f"cannot reach NATS at {where} within {reach_timeout_s:g}s ({exc!r})", 1
         ) from None

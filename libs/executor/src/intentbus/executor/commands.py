@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from intentbus.command.common import NamespaceOption, NatsUrlOption, bus_session, console, fail, run
+from intentbus.command.common import (
+    MetricsPortOption,
+    NamespaceOption,
+    NatsUrlOption,
+    bus_session,
+    console,
+    fail,
+    run,
+    start_metrics,
+)
 from intentbus.executor.base import BaseExecutor
 from intentbus.executor.registry import InvalidOption, UnknownVenue, create_executor
 from intentbus.executor.runtime import ExecutorRuntime
@@ -30,6 +39,7 @@ def executor(
     ] = None,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Execute a venue's intents, follow their orders, publish fills and results.
 
@@ -40,6 +50,7 @@ def executor(
         venue_executor = create_executor(venue, option or ())
     except (UnknownVenue, InvalidOption, ValueError) as exc:
         raise fail(str(exc)) from None
+    start_metrics("intentbus-executor", metrics_port)
     run(_serve(venue_executor, book, nats_url, namespace))
 
 

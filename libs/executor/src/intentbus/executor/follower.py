@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from nats.js.api import PubAck
 
+from intentbus import telemetry
 from intentbus.bus import Publisher
 from intentbus.executor import results
 from intentbus.executor.base import (
@@ -41,6 +43,8 @@ from intentbus.schemas import CLOSING_ACTIONS, OrderState
 log = logging.getLogger(__name__)
 # Fills may carry a venue time slightly before our placement stamp (clock skew).
 _FILLS_LOOKBACK = timedelta(seconds=5)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(eq=False)
@@ -62,6 +66,23 @@ class Tracked:
     def filled_seen(self) -> float:
         """Return the size of the fills published so far."""
         return sum(self.fills.values())
+
+
+def _in_order_trace(
+    method: Callable[Concatenate[OrderFollower, Tracked, P], Awaitable[R]],
+) -> Callable[Concatenate[OrderFollower, Tracked, P], Awaitable[R]]:
+    """Run a method about one order in its intent's trace and log scope.
+
+    Venue events and polls arrive outside the intent's handling: the working order's
+    stored ``traceparent`` puts its venue calls, fills and final result back in place.
+    """
+
+    async def wrapper(self: OrderFollower, tracked: Tracked, /, *args: P.args, **kw: P.kwargs) -> R:
+        w = tracked.working
+        with telemetry.resumed(w.traceparent, w.intent.intent_id):
+            return await method(self, tracked, *args, **kw)
+
+    return wrapper
 
 
 class OrderFollower:
@@ -202,6 +223,7 @@ class OrderFollower:
             del self._orphans[cloid]
         self._orphans.setdefault(event.client_order_id, []).append((now, event))
 
+    @_in_order_trace
     async def _apply(self, tracked: Tracked, event: VenueOrder | VenueFill) -> None:
         async with tracked.lock:
             tracked.heard_at = time.monotonic()
@@ -283,6 +305,7 @@ class OrderFollower:
             if fill.client_order_id == w.plan.client_order_id:
                 await self._publish_fill(tracked, fill)
 
+    @_in_order_trace
     async def _resync(self, tracked: Tracked) -> None:
         w = tracked.working
         try:
@@ -298,6 +321,7 @@ class OrderFollower:
             tracked.order = _newer(tracked.order, order)
             await self._finish_if_final(tracked, fetched=True)
 
+    @_in_order_trace
     async def _cancel(self, tracked: Tracked, why: str) -> None:
         w = tracked.working
         try:

@@ -32,6 +32,7 @@ from typing import TypeVar
 
 from nats.aio.msg import Msg
 
+from intentbus import telemetry
 from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Publisher
 from intentbus.executor import results
 from intentbus.executor.base import BaseExecutor, OrderNotFound, VenueOrder
@@ -169,6 +170,7 @@ class IntentIntake:
         return await self._waiting(intent, "venue net", lambda: venue.net_position(account, symbol))
 
     # placing and resuming ---------------------------------------------------------
+    @telemetry.traced("executor place")
     async def _place(self, intent: ExecutionIntent, plan: ExecutionPlan, partition: int) -> None:
         """Send the claimed order once; an unknown outcome is asked about, never re-guessed."""
         placed_at = datetime.now(UTC)
@@ -214,6 +216,7 @@ class IntentIntake:
             placed_at=placed_at,
             owner=self._owner,
             intent_seq=self._seq.get(intent.intent_id, 0),
+            traceparent=telemetry.current_traceparent(),
         )
         follower = self._follower
         if order is not None and order.state.is_final:

@@ -27,6 +27,9 @@ class WorkingOrder(msgspec.Struct, frozen=True, kw_only=True):
     placed_at: datetime
     owner: str
     intent_seq: int = 0  # the intent's INTENTS stream sequence: newer intents supersede
+    # W3C traceparent of the span that placed it: its fills and final result join the
+    # intent's trace, whichever replica publishes them.
+    traceparent: str | None = None
 
     @property
     def key(self) -> str:

@@ -7,11 +7,14 @@ sized plan to its own grid (``adjust``).
 
 from __future__ import annotations
 
+from intentbus import telemetry
 from intentbus.executor.base import BaseExecutor
 from intentbus.executor.sizing import plan_order, position_mismatch
 from intentbus.schemas import ExecutionIntent, ExecutionPlan, Position, Skip, SkipReason
+from intentbus.telemetry import instruments
 
 
+@telemetry.traced_sync("executor prepare", histogram=instruments.prepare_duration)
 def prepare(
     executor: BaseExecutor, intent: ExecutionIntent, position: Position, venue_net: float
 ) -> ExecutionPlan | Skip:

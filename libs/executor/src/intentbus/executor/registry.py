@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 
+from intentbus import telemetry
 from intentbus.executor.base import BaseExecutor
 
 VENUE_GROUP = "intentbus.venues"
@@ -73,7 +74,14 @@ def env_options(venue: str, env: Mapping[str, str] | None = None) -> dict[str, s
 def create_executor(
     venue: str, options: Iterable[str] = (), env: Mapping[str, str] | None = None
 ) -> BaseExecutor:
-    """Build the executor of ``venue`` from env options overridden by ``KEY=VALUE`` flags."""
+    """Build the executor of ``venue`` from env options overridden by ``KEY=VALUE`` flags.
+
+    Options whose names say they are secret (``*_key``, ``*secret``, ``*password``,
+    ``*token``) are masked in every log line from now on.
+    """
     factory = load_factory(venue)
     merged = {**env_options(venue, env), **parse_options(options)}
+    for key, value in merged.items():
+        if telemetry.is_secret_name(key):
+            telemetry.add_secret(value)
     return factory(merged)

@@ -20,6 +20,7 @@ from functools import partial
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry import trace
 
 from intentbus.bus import (
     Ack,
@@ -53,6 +54,7 @@ from intentbus.executor.settings import (
     RuntimeSettings,
     RuntimeStats,
 )
+from intentbus.executor.traced import TracedVenue
 from intentbus.schemas import ExecutionIntent
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class ExecutorRuntime:
         self._nc = nc
         self._js = js
         self._topology = topology
-        self._executor = executor
+        self._executor = TracedVenue(executor)  # a span and a duration per venue call
         self._ownership = PartitionOwnership(
             js,
             topology,
@@ -244,8 +246,9 @@ class ExecutorRuntime:
                 return Ack()
             except Abandoned:
                 break
-            except Exception:
+            except Exception as exc:
                 log.exception("intent %s failed; retrying in its lane", intent.intent_id)
+                trace.get_current_span().record_exception(exc)  # an event on its span
                 self.stats.waits += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)

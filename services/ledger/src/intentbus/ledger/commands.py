@@ -24,7 +24,16 @@ from intentbus.bus import (
     Topology,
     check_token,
 )
-from intentbus.command.common import NamespaceOption, NatsUrlOption, bus_session, console, fail, run
+from intentbus.command.common import (
+    MetricsPortOption,
+    NamespaceOption,
+    NatsUrlOption,
+    bus_session,
+    console,
+    fail,
+    run,
+    start_metrics,
+)
 from intentbus.command.tables import positions_table
 from intentbus.ledger.service import DEFAULT_DURABLE, LedgerConfigError, LedgerHalted, LedgerService
 from intentbus.ledger.sqlite_store import SqliteStore
@@ -61,6 +70,7 @@ def ledger(
     ] = False,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Run the position ledger until SIGINT or SIGTERM."""
     try:
@@ -75,6 +85,7 @@ def ledger(
         check_token("durable", durable)
     except (InvalidSubjectToken, OSError) as exc:
         raise fail(str(exc)) from None
+    start_metrics("intentbus-ledger", metrics_port)
     run(_run_ledger(service))
 
 

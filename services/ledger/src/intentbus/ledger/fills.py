@@ -28,6 +28,7 @@ from intentbus.ledger.applier import Applied, Duplicate, Outcome, Rejected
 from intentbus.ledger.checks import close_enough, late_fill_problem
 from intentbus.ledger.storage import FillRecord, LedgerTransaction
 from intentbus.schemas import Fill, decoder, result_id_for
+from intentbus.telemetry import instruments
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
         updated_at=later(state.updated_at, fill.created_at),
     )
     tx.save(new)
+    applied_at = datetime.now(UTC)
+    labels = {"venue": fill.venue, "book": fill.book_id}  # fill built -> applied here
+    instruments.fill_to_ledger().record((applied_at - fill.created_at).total_seconds(), labels)
     tx.record_fill(
         FillRecord(
             fill_id=fill.fill_id,
@@ -106,7 +110,7 @@ def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
             realized_pnl_usd=effect.realized_usd,
             size_after=new.size,
             direction_after=new.direction,
-            applied_at=datetime.now(UTC),
+            applied_at=applied_at,
             notes=tuple(notes),
             fill_json=data.decode("utf-8"),
         )

@@ -34,6 +34,7 @@ from intentbus.schemas import (
     OrderUpdate,
     result_id_for,
 )
+from intentbus.telemetry import instruments
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,14 @@ def _apply_result(tx: LedgerTransaction, result: ExecutionResult, seq: int, data
         )
     if check.mismatch:
         log.warning("result %s disagrees with its fills: %s", result.result_id, check.problems)
+    applied_at = datetime.now(UTC)
+    age = (
+        (applied_at - result.intent_created_at).total_seconds()
+        if result.intent_created_at
+        else None
+    )
+    if age is not None:  # intent published -> its final result applied here
+        instruments.intent_to_ledger().record(age, {"venue": result.venue, "book": result.book_id})
     tx.record_summary(
         ResultSummary(
             result_id=result.result_id,
@@ -174,7 +183,7 @@ def _apply_result(tx: LedgerTransaction, result: ExecutionResult, seq: int, data
             fees_usd=check.totals.fees_usd,
             mismatch=check.mismatch,
             closes=closes,
-            applied_at=datetime.now(UTC),
+            applied_at=applied_at,
             notes=(*check.problems, *notes),
             result_json=data.decode("utf-8"),
         )

@@ -21,7 +21,8 @@ from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from intentbus.bus import BusSettings, ConsumerSpec, Topology, connect, provision
+from intentbus import telemetry
+from intentbus.bus import BusSettings, ConsumerSpec, Topology, connect, observe, provision
 from intentbus.ledger.api import AppliedProgress, PositionApi
 from intentbus.ledger.applier import Waiting
 from intentbus.ledger.fills import apply_fill_message
@@ -235,10 +236,13 @@ class LedgerService:
 
     async def _respond(self, msg: Msg) -> None:
         operation = msg.subject.rsplit(".", 1)[-1]
-        reply = await self._api.answer(operation, msg.data)
-        if not msg.reply:
-            return
-        try:
-            await msg.respond(encode(reply))
-        except Exception:
-            log.warning("could not answer %s", msg.subject, exc_info=True)
+        with observe.serving(f"ledger answer {operation}", msg) as span:
+            reply = await self._api.answer(operation, msg.data)
+            if reply.error:
+                telemetry.set_outcome(span, error=reply.error)
+            if not msg.reply:
+                return
+            try:
+                await msg.respond(encode(reply))
+            except Exception:
+                log.warning("could not answer %s", msg.subject, exc_info=True)

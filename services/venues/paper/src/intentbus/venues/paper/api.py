@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from nats.aio.msg import Msg
+from opentelemetry.trace import SpanKind
 
+from intentbus import telemetry
 from intentbus.executor.base import VenueFill
 from intentbus.venues.paper.committer import Unavailable
 from intentbus.venues.paper.constants import PAGE_SIZE
@@ -76,8 +78,26 @@ class ApiHandler:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _answer(self, msg: Msg) -> None:
-        """Answer one request (never raises)."""
+        """Answer one request (never raises), in a server span joined to the caller's trace."""
         op = msg.subject.rsplit(".", 1)[-1]
+        with telemetry.tracer().start_as_current_span(
+            f"paper-venue {op}",
+            context=telemetry.extract(msg.headers),
+            kind=SpanKind.SERVER,
+            attributes={"intentbus.venue": self._server.name, "rpc.method": op},
+        ) as span:
+            reply = await self._reply(op, msg)
+            if isinstance(reply, ErrorReply) and span.is_recording():
+                span.set_attribute("intentbus.venue.error_code", reply.code)
+                if reply.code != "not_found":  # asking about an unknown order is no error
+                    telemetry.set_outcome(span, error=f"{reply.code}: {reply.message}")
+            if msg.reply:
+                try:
+                    await msg.respond(self._encoder.encode(reply))
+                except Exception as exc:
+                    log.warning("paper venue: could not answer a %s request: %r", op, exc)
+
+    async def _reply(self, op: str, msg: Msg) -> Reply:
         reply: Reply
         try:
             decoder = self._decoders.get(op)
@@ -92,11 +112,7 @@ class ApiHandler:
         except Exception as exc:
             log.exception("paper venue: %s request failed", op)
             reply = ErrorReply(code="internal", message=f"{op} failed: {exc!r}")
-        if msg.reply:
-            try:
-                await msg.respond(self._encoder.encode(reply))
-            except Exception as exc:
-                log.warning("paper venue: could not answer a %s request: %r", op, exc)
+        return reply
 
     async def _dispatch(self, op: str, request: Any) -> Reply:
         if op == "meta":

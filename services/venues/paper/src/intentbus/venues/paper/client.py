@@ -10,6 +10,7 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from intentbus import telemetry
 from intentbus.executor.base import OrderNotFound, VenueFill, VenueOrder
 from intentbus.schemas import ExecutionPlan
 from intentbus.venues.paper.protocol import (
@@ -63,7 +64,10 @@ class PaperVenueClient:
         subject = self._subjects.api(op)
         try:
             msg = await self._nc.request(
-                subject, self._encoder.encode(request), timeout=self._timeout_s
+                subject,
+                self._encoder.encode(request),
+                timeout=self._timeout_s,
+                headers=telemetry.inject({}) or None,  # the venue server joins the trace
             )
         except NoRespondersError:
             raise VenueUnavailable(

@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 
-from intentbus.command.common import NamespaceOption, NatsUrlOption, bus_session, fail, run
+from intentbus.command.common import (
+    MetricsPortOption,
+    NamespaceOption,
+    NatsUrlOption,
+    bus_session,
+    fail,
+    run,
+    start_metrics,
+)
 from intentbus.executor.registry import InvalidOption, env_options, parse_options
 from intentbus.venues.paper.config import PaperConfig
 from intentbus.venues.paper.lease import VenueBusy
@@ -38,6 +46,7 @@ def paper_venue(
     ] = None,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Serve a paper venue (accounts, resting orders, fills) until SIGINT/SIGTERM."""
     try:
@@ -47,6 +56,7 @@ def paper_venue(
         config = PaperConfig.from_options(options)
     except (InvalidOption, ValueError) as exc:
         raise fail(str(exc)) from None
+    start_metrics("intentbus-paper-venue", metrics_port)
     run(_serve(config, nats_url, namespace))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from intentbus.bus import check_token
@@ -27,7 +27,7 @@ from intentbus.venues.paper.marks import MarkBook
 from intentbus.venues.paper.parsing import OptionError, parse_float
 from intentbus.venues.paper.protocol import MetaReply, PaperSubjects
 
-EXECUTOR_OPTIONS = ("name", "timeout_s", "connect_timeout_s")
+EXECUTOR_OPTIONS = ("name", "timeout_s", "connect_timeout_s", "api_key")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +37,9 @@ class PaperExecutorOptions:
     name: str = c.VENUE
     timeout_s: float = c.DEFAULT_TIMEOUT_S
     connect_timeout_s: float = 30.0
+    # A venue key, as a real venue's executor takes one (env INTENTBUS_PAPER_API_KEY):
+    # the paper venue needs none and it is sent nowhere; it is kept out of reprs and logs.
+    api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         try:
@@ -64,6 +67,7 @@ class PaperExecutorOptions:
             connect_timeout_s=parse_float(
                 "connect_timeout_s", options.get("connect_timeout_s", "30"), minimum=0.0
             ),
+            api_key=options.get("api_key") or None,
         )
 
 
