@@ -194,8 +194,9 @@ class OrderFollower:
         """Stop following a partition's orders (another replica takes them over)."""
         for cloid, tracked in list(self._by_cloid.items()):
             if tracked.working.partition == partition:
-                if tracked.expiry is not None:
-                    tracked.expiry.cancel()
+                for task in (tracked.expiry, tracked.late_fetch):
+                    if task is not None:
+                        task.cancel()
                 del self._by_cloid[cloid]
 
     # the venue's events -------------------------------------------------------------

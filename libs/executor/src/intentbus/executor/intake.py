@@ -225,6 +225,14 @@ class IntentIntake:
                 await asyncio.wait_for(tracked.done.wait(), self._settings.settle_wait_s)
             if tracked.done.is_set():
                 return
+            # Not finished yet (its fills are late): record it so it is followed to the
+            # end after the ack; if it finished while the record was written, drop it.
+            await self._orders.put(working)
+            if tracked.done.is_set():
+                await self._orders.delete(working)
+            else:
+                await follower.follow(working, order)  # now recorded: its finish deletes it
+            return
         await self._orders.put(working)
         if order is not None and order.state.is_live:
             await self._publisher.order_update(results.order_update(intent, plan, order))
