@@ -16,6 +16,7 @@ from nats.js import JetStreamContext
 
 from intentbus.bus import BusSettings, Publisher, Topology, connect
 from intentbus.executor.base import BaseExecutor
+from intentbus.executor.guards import RiskCaps
 from intentbus.executor.partitions import OwnershipSettings
 from intentbus.executor.runtime import ExecutorRuntime, RuntimeSettings
 from intentbus.schemas import Mark
@@ -105,7 +106,10 @@ def runtimes(nats_url: str, topology: Topology) -> Runtimes:
 
     @asynccontextmanager
     async def run(
-        executor: BaseExecutor | None = None, *, settings: RuntimeSettings = FAST
+        executor: BaseExecutor | None = None,
+        *,
+        settings: RuntimeSettings = FAST,
+        caps: RiskCaps | None = None,
     ) -> AsyncIterator[Running]:
         nc = await connect(BusSettings.from_env(nats_url, name="test-executor"))
         venue_executor = executor or PaperExecutor(PaperExecutorOptions(timeout_s=2.0))
@@ -116,6 +120,7 @@ def runtimes(nats_url: str, topology: Topology) -> Runtimes:
             venue_executor,
             settings=settings,
             ownership=FAST_OWNERSHIP,
+            caps=caps,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(runtime.run(stop))

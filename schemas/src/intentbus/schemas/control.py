@@ -39,7 +39,9 @@ _ALLOWED = {
 _RANK = {HaltMode.ACTIVE: 0, HaltMode.REDUCING: 1, HaltMode.HALTED: 2}
 
 
-class HaltSwitch(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag=HALT_SWITCH_TAG):
+class HaltSwitch(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", tag=HALT_SWITCH_TAG
+):
     """One halt switch, kept in the ``HALT`` KV bucket under its scope's key.
 
     ``venue`` and ``book`` both empty: the global switch; ``venue`` only: that venue's;

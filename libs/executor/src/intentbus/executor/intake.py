@@ -37,6 +37,7 @@ from intentbus.executor import results
 from intentbus.executor.base import BaseExecutor, OrderNotFound, VenueOrder
 from intentbus.executor.claims import Claim, ClaimState, ClaimStore
 from intentbus.executor.follower import OrderFollower
+from intentbus.executor.guards import Guard
 from intentbus.executor.ids import client_order_id
 from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.prepare import prepare
@@ -77,7 +78,9 @@ class IntentIntake:
         owner: str,
         settings: RuntimeSettings,
         stats: RuntimeStats,
+        guard: Guard | None = None,
     ) -> None:
+        self._guard = guard or Guard(stats=stats)
         self._executor = executor
         self._publisher = publisher
         self._positions = positions
@@ -120,6 +123,10 @@ class IntentIntake:
             return
         if intent.is_expired():
             raise _Expired(f"valid_until {intent.valid_until.isoformat()} passed")
+        refused = self._guard.admit(intent)  # the halt switch and the intent rate
+        if refused is not None:
+            await self._record_skip(intent, results.skipped(intent, self._executor.venue, refused))
+            return
         if not await self._follower.cancel_position(intent.position_id, intent.valid_until):
             raise _Expired("the position's working orders did not finish before the deadline")
         position = await self._read_position(intent)
@@ -127,6 +134,9 @@ class IntentIntake:
             await self._skip(intent, SkipReason.UNKNOWN_POSITION, "the ledger does not know it")
             return
         prepared = await self._prepare(intent, position)
+        if not isinstance(prepared, Skip):  # the notional caps, and a switch changed meanwhile
+            prepared = self._guard.check_plan(intent, prepared, position) or prepared
+            prepared = self._guard.halted(intent) or prepared
         if isinstance(prepared, Skip):
             await self._record_skip(intent, results.skipped(intent, self._executor.venue, prepared))
             return
@@ -187,6 +197,12 @@ class IntentIntake:
             ack = await self._publisher.order_update(results.order_update(intent, plan, order))
             self._follower.results_seq = max(self._follower.results_seq, ack.seq)
         await self._follower.follow(working, order)
+        stopped = self._guard.halted(intent)
+        if stopped is not None:  # the switch changed while the order was sent
+            cloid = plan.client_order_id
+            await self._follower.cancel_matching(
+                lambda w: w.plan.client_order_id == cloid, stopped.detail
+            )
 
     async def _settle(self, intent: ExecutionIntent, claim: Claim, partition: int) -> None:
         if claim.state is ClaimState.DONE and claim.result is not None:
@@ -211,6 +227,8 @@ class IntentIntake:
             await self._hand_over(intent, plan, partition, found, claim.claimed_at or _now())
         elif intent.is_expired():
             await self._fence_and_skip(intent, plan, partition)
+        elif (stopped := self._guard.halted(intent)) is not None:
+            await self._fence_and_skip(intent, plan, partition, stopped)
         else:
             await self._place(intent, plan, partition)
 
@@ -232,7 +250,11 @@ class IntentIntake:
             raise
 
     async def _fence_and_skip(
-        self, intent: ExecutionIntent, plan: ExecutionPlan, partition: int
+        self,
+        intent: ExecutionIntent,
+        plan: ExecutionPlan,
+        partition: int,
+        skip: Skip | None = None,
     ) -> None:
         """Skip a claimed, unplaced order only once the venue guarantees it never will be."""
         try:
@@ -244,7 +266,7 @@ class IntentIntake:
         if order is not None:  # a stalled claimant placed it after all: follow it
             await self._hand_over(intent, plan, partition, order, _now())
             return
-        skip = Skip(reason=SkipReason.EXPIRED.value, detail="claimed, never placed; id fenced")
+        skip = skip or Skip(reason=SkipReason.EXPIRED.value, detail="claimed, never placed")
         await self._finish(intent, results.skipped(intent, self._executor.venue, skip))
 
     # results --------------------------------------------------------------------------

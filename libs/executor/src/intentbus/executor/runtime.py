@@ -32,13 +32,15 @@ from intentbus.bus import (
     check_token,
     provision,
 )
+from intentbus.bus.control import HaltStore, HeartbeatLoop
 from intentbus.bus.streams import with_api_retries
 from intentbus.executor.base import BaseExecutor, VenueContext
 from intentbus.executor.claims import ClaimStore
 from intentbus.executor.follower import OrderFollower
+from intentbus.executor.guards import Guard, RiskCaps
 from intentbus.executor.intake import Abandoned, IntentIntake
 from intentbus.executor.kv import ensure_bucket
-from intentbus.executor.orders import WorkingOrderStore
+from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.partitions import (
     Acquired,
     Lost,
@@ -52,7 +54,7 @@ from intentbus.executor.settings import (
     RuntimeSettings,
     RuntimeStats,
 )
-from intentbus.schemas import ExecutionIntent
+from intentbus.schemas import ExecutionIntent, HaltSwitch
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class ExecutorRuntime:
         settings: RuntimeSettings | None = None,
         ownership: OwnershipSettings | None = None,
         owner: str | None = None,
+        caps: RiskCaps | None = None,
     ) -> None:
         self.venue = check_token("venue", executor.venue)
         self.book = check_token("book", book) if book is not None else None
@@ -96,6 +99,10 @@ class ExecutorRuntime:
         self._intake: IntentIntake | None = None
         self._orders: WorkingOrderStore | None = None
         self._consumers: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        self._caps = caps or RiskCaps()
+        self._halt: HaltStore | None = None
+        self._heartbeat: HeartbeatLoop | None = None
+        self._sweeps: set[asyncio.Task[int]] = set()
 
     @property
     def follower(self) -> OrderFollower:
@@ -125,6 +132,9 @@ class ExecutorRuntime:
             stats=self.stats,
         )
         self._follower = follower
+        self._halt = await HaltStore.open(self._js, self._topology)
+        self._halt.on_change(self._switch_changed)
+        await self._halt.watch()  # the switches are known before any intent is taken
         self._intake = IntentIntake(
             self._executor,
             self._publisher,
@@ -135,10 +145,22 @@ class ExecutorRuntime:
             owner=self.owner,
             settings=self.settings,
             stats=self.stats,
+            guard=Guard(self._halt, self._caps, self.stats),
         )
         self._executor.set_event_sink(follower.on_event)
         await self._executor.start(VenueContext(nc=self._nc, js=self._js, topology=self._topology))
         await self._ownership.start()
+        self._heartbeat = HeartbeatLoop(
+            self._js,
+            self._topology,
+            service="executor",
+            instance=self.owner,
+            venue=self.venue,
+            book=self.book or "",
+            interval_s=self.settings.heartbeat_s,
+            distribution="intentbus-executor",
+        )
+        await self._heartbeat.start()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Own partitions, consume and follow until ``stop`` is set; then hand everything over."""
@@ -159,10 +181,34 @@ class ExecutorRuntime:
                 await self._released(partition, hand_over=False)
             with contextlib.suppress(Exception):
                 await self._ownership.stop()
+            for closing in (self._heartbeat, self._halt):
+                if closing is not None:
+                    await closing.stop()
             following.set()
             await follow
             with contextlib.suppress(Exception):
                 await self._executor.stop()
+
+    def _switch_changed(self, switch: HaltSwitch) -> None:
+        """Cancel the working orders the switches forbid now (from the halt watch)."""
+        halt, follower = self._halt, self._follower
+        if halt is None or follower is None:
+            return
+        venue = self.venue
+        why = f"halt switch {switch.scope} set to {switch.mode.value}: {switch.reason}"
+
+        def forbidden(working: WorkingOrder) -> bool:
+            intent = working.intent
+            return halt.stopping(venue, intent.book_id, intent.action) is not None
+
+        async def sweep() -> int:
+            cancelled = await follower.cancel_matching(forbidden, why)
+            self.stats.halt_cancels += cancelled
+            return cancelled
+
+        task = asyncio.create_task(sweep())
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
 
     async def _acquired(self, partition: int, change: Acquired) -> None:
         """Adopt the partition's working orders, then consume its intents."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CLAIMS_BUCKET = "EXECUTIONS"
 ORDERS_BUCKET = "EXEC_ORDERS"
@@ -27,6 +27,7 @@ class RuntimeSettings:
     retry_max_s: float = 2.0
     poll_s: float = 2.0
     orphan_ttl_s: float = 30.0
+    heartbeat_s: float = 1.0
 
 
 @dataclass
@@ -41,3 +42,5 @@ class RuntimeStats:
     fills: int = 0
     finished: int = 0
     gaps: int = 0
+    halt_cancels: int = 0
+    refused: dict[str, int] = field(default_factory=dict)  # skip reason -> count
