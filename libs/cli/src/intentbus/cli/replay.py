@@ -30,6 +30,7 @@ from rich.text import Text
 from intentbus.bus import PositionClient, Topology
 from intentbus.cli.reader import Selection, count_in_range, selected_intents
 from intentbus.cli.redrive import RedriveRefused, publish_redrive, survey
+from intentbus.cli.shadow import run_shadow_command
 from intentbus.cli.whatif import Exporter, Report, WhatIf
 from intentbus.command.common import (
     NamespaceOption,
@@ -209,9 +210,11 @@ def replay(
     if mode is Mode.REDRIVE:
         run(_redrive(selection, execute, confirm, ttl, run_id, nats_url, namespace))
     elif mode is Mode.SHADOW:
-        from intentbus.cli.shadow import run_shadow_command
-
-        run(run_shadow_command(selection, nats_url, namespace))
+        try:
+            paper = dict(o.split("=", 1) for o in option or ())
+        except ValueError:
+            raise fail("--option is KEY=VALUE (shadow: the paper venue's options)") from None
+        run(run_shadow_command(selection, nats_url, namespace, paper))
     else:
         run(_what_if(selection, tuple(option or ()), export, fmt, nats_url, namespace))
 
