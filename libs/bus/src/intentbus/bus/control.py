@@ -141,19 +141,25 @@ class HaltStore(HaltView):
             await self._task  # surface why the watch could not start
 
     async def _watch(self, loaded: asyncio.Event) -> None:
+        delay = 0.25
         while True:
-            watcher = await with_api_retries(self._kv.watchall)
+            watcher = None
             try:
+                watcher = await self._kv.watchall()
                 async for entry in watcher:
                     if entry is None:
                         loaded.set()
                         continue
                     self._apply(entry.key, entry.value, entry.revision)
+                    delay = 0.25
             except Exception:
-                log.exception("halt switch watch failed; watching again")
+                log.exception("halt switch watch failed; watching again in %.2fs", delay)
             finally:
-                with contextlib.suppress(Exception):
-                    await watcher.stop()  # type: ignore[no-untyped-call]
+                if watcher is not None:
+                    with contextlib.suppress(Exception):
+                        await watcher.stop()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)  # never give up: a stale switch view must not last
+            delay = min(delay * 2, 5.0)
 
     def _apply(self, key: str, value: bytes | None, revision: int | None) -> None:
         self.revision = max(self.revision, revision or 0)

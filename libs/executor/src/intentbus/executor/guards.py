@@ -100,7 +100,8 @@ class Guard:
         self.caps = caps or RiskCaps()
         self._stats = stats or RuntimeStats()
         self._clock = clock
-        self._admitted: dict[str, deque[float]] = {}
+        self._admitted: dict[str, deque[tuple[float, str]]] = {}
+        self._counted: set[str] = set()  # intent ids in the windows (a retry counts once)
 
     def halted(self, intent: ExecutionIntent) -> Skip | None:
         """Return a skip if a halt switch forbids the intent's action now."""
@@ -122,19 +123,20 @@ class Guard:
         if intent.action is ActionType.EMERGENCY_EXIT:
             return None
         limit = self.caps.for_book(intent.book_id).max_intents_per_minute
-        if limit is None:
+        if limit is None or intent.intent_id in self._counted:
             return None
         now = self._clock()
         window = self._admitted.setdefault(intent.book_id, deque())
-        while window and window[0] <= now - 60.0:
-            window.popleft()
+        while window and window[0][0] <= now - 60.0:
+            self._counted.discard(window.popleft()[1])
         if len(window) >= limit:
             return self._refuse(
                 SkipReason.RISK_INTENT_RATE,
                 f"{len(window)} intents of book {intent.book_id} in the last minute "
                 f"(max_intents_per_minute={limit})",
             )
-        window.append(now)
+        window.append((now, intent.intent_id))
+        self._counted.add(intent.intent_id)
         return None
 
     def check_plan(

@@ -191,11 +191,14 @@ class ExecutorRuntime:
 
     def _switch_changed(self, switch: HaltSwitch) -> None:
         """Cancel the working orders the switches forbid now (from the halt watch)."""
+        self._sweep(f"halt switch {switch.scope} set to {switch.mode.value}: {switch.reason}")
+
+    def _sweep(self, why: str) -> None:
+        """Cancel, in the background, every followed order a halt switch forbids now."""
         halt, follower = self._halt, self._follower
         if halt is None or follower is None:
             return
         venue = self.venue
-        why = f"halt switch {switch.scope} set to {switch.mode.value}: {switch.reason}"
 
         def forbidden(working: WorkingOrder) -> bool:
             intent = working.intent
@@ -225,6 +228,7 @@ class ExecutorRuntime:
             if follower.tracked(working.plan.client_order_id) is None:
                 self.stats.adopted += 1
                 await follower.follow(working, None)
+        self._sweep("adopted under a halt switch")  # a switch set while no one followed them
         done = asyncio.Event()
         consumer: MessageConsumer[ExecutionIntent] = MessageConsumer(
             self._js,
