@@ -103,6 +103,7 @@ class ExecutorRuntime:
         self._halt: HaltStore | None = None
         self._heartbeat: HeartbeatLoop | None = None
         self._sweeps: set[asyncio.Task[int]] = set()
+        self._halt_cancelled: set[str] = set()
 
     @property
     def follower(self) -> OrderFollower:
@@ -202,12 +203,14 @@ class ExecutorRuntime:
 
         def forbidden(working: WorkingOrder) -> bool:
             intent = working.intent
-            return halt.stopping(venue, intent.book_id, intent.action) is not None
+            if halt.stopping(venue, intent.book_id, intent.action) is None:
+                return False
+            self._halt_cancelled.add(working.plan.client_order_id)
+            self.stats.halt_cancels = len(self._halt_cancelled)  # orders, not cancel requests
+            return True
 
         async def sweep() -> int:
-            cancelled = await follower.cancel_matching(forbidden, why)
-            self.stats.halt_cancels += cancelled
-            return cancelled
+            return await follower.cancel_matching(forbidden, why)
 
         task = asyncio.create_task(sweep())
         self._sweeps.add(task)
