@@ -243,7 +243,7 @@ class HeartbeatLoop:
         self._js = js
         self._topology = topology
         self.service = check_token("service", service)
-        self.instance = check_token("instance", instance or default_instance())
+        self.instance = _safe(instance or default_instance())
         self.venue = venue
         self.book = book
         self.interval_s = interval_s
@@ -272,7 +272,10 @@ class HeartbeatLoop:
     async def start(self) -> None:
         """Open the registry, publish the first beat and keep beating in the background."""
         registry = await ServiceRegistry.open(self._js, self._topology)
-        await registry.beat(self.heartbeat())
+        try:
+            await registry.beat(self.heartbeat())
+        except Exception as exc:  # the loop tries again; a beat never stops a service
+            log.warning("first heartbeat of %s failed: %r", self.instance, exc)
         self._task = asyncio.create_task(self._run(registry))
 
     async def _run(self, registry: ServiceRegistry) -> None:
@@ -293,5 +296,10 @@ class HeartbeatLoop:
 
 def default_instance() -> str:
     """Return ``<host>-<pid>`` made subject-safe."""
-    host = "".join(c if c.isalnum() or c in "_-" else "-" for c in socket.gethostname())
-    return f"{host[:48] or 'host'}-{os.getpid()}"
+    return _safe(f"{socket.gethostname()[:48] or 'host'}-{os.getpid()}")
+
+
+def _safe(name: str) -> str:
+    """Return ``name`` as a KV-key-safe token (never raise: a heartbeat must not stop a service)."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_-=") else "-" for c in name)
+    return cleaned[:64] or "instance"
