@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from intentbus.bus import HaltStore, Publisher, Topology
+from intentbus.executor.base import VenueContext
 from intentbus.executor.guards import RiskCaps, RiskLimits
 from intentbus.schemas import (
     ExecutionStatus,
@@ -19,7 +21,9 @@ from intentbus.schemas import (
 from intentbus.testing import wait_for
 from intentbus.testing.executor_harness import read_updates
 from intentbus.testing.fake_ledger import FakeLedger
+from intentbus.venues.paper import PaperExecutor, PaperExecutorOptions
 from tests.connected.executor.conftest import Runtimes, Venue
+from tests.connected.executor.test_recovery import claimed
 from tests.connected.executor.test_runtime import intent, results
 
 
@@ -217,3 +221,31 @@ async def test_max_intents_per_minute_skips_the_excess_but_never_an_emergency_ex
     assert found[2].skip_reason == SkipReason.RISK_INTENT_RATE
     assert running.runtime.stats.refused == {SkipReason.RISK_INTENT_RATE.value: 1}
     assert venue.net("main", "BTC") == 0
+
+
+async def test_a_claimed_unsent_add_resumed_under_a_halt_is_fenced_and_skipped(
+    js: JetStreamContext,
+    topology: Topology,
+    venue: Venue,
+    ledger: FakeLedger,
+    nc: Client,
+    runtimes: Runtimes,
+) -> None:
+    ledger.open("p1", allocation_usd=1_000.0)
+    one = intent("p1", urgency="high")
+    paper = PaperExecutor(PaperExecutorOptions(timeout_s=2.0))
+    await paper.start(VenueContext(nc=nc, js=js, topology=topology))
+    try:
+        plan = await claimed(js, topology, paper, ledger, one)  # a replica crashed after it
+        halt = await HaltStore.open(js, topology)
+        await halt.set(switch(HaltMode.HALTED, reason="crash review"))
+        await Publisher(js, topology).intent(one)
+        async with runtimes():
+            (result,) = await results(js, topology, 1)
+        assert result.skip_reason == SkipReason.HALT_SWITCH
+        assert "crash review" in str(result.metadata["detail"])
+        late = await paper.place(plan)  # the stalled claimant wakes up and sends it: fenced
+        assert late.filled_size == 0
+        assert venue.net("main", "BTC") == 0
+    finally:
+        await paper.stop()

@@ -7,12 +7,15 @@ order, on the one replica owning its partition). Per intent:
    takeover): ``done`` -> republish its result; ``claimed`` -> resume: follow the order
    if the venue has it, else place it now with the same client order id (or, past the
    deadline, fence it and skip).
-2. Past ``valid_until`` -> skipped ``expired``.
+2. Past ``valid_until`` -> skipped ``expired``; a halt switch that forbids the action or
+   the book's intent rate -> skipped with its reason (:mod:`~intentbus.executor.guards`;
+   a claimed, unsent order under such a switch is fenced and skipped).
 3. Supersede: cancel the position's working orders and wait until the follower has
    published their fills and final results.
 4. Read the ledger position (read-your-writes on every fill and result this replica
    published) and the venue account's net in the symbol; size the order from the
-   venue's rules and mark; let the venue adjust it; or skip with a reason.
+   venue's rules and mark; let the venue adjust it; or skip with a reason (the notional
+   caps and the halt switch are checked again on the plan).
 5. Claim with the plan (before sending), place it, record it as working, publish its
    ``OrderUpdate`` and hand it to the follower; then the intent is acked.
 
