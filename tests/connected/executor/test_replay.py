@@ -17,7 +17,15 @@ from intentbus.cli.reader import Selection
 from intentbus.cli.replay import run_what_if
 from intentbus.cli.whatif import Change, Exporter
 from intentbus.command.app import build_app
-from intentbus.schemas import ExecutionStatus, HaltMode, SkipReason, build_intent, encode
+from intentbus.schemas import (
+    ExecutionIntent,
+    ExecutionStatus,
+    HaltMode,
+    SkipReason,
+    build_intent,
+    decode,
+    encode,
+)
 from intentbus.testing.fake_ledger import FakeLedger
 from intentbus.venues.paper import PaperConfig
 from intentbus.venues.paper.server import PaperVenueServer
@@ -142,6 +150,15 @@ async def test_redrive_without_the_flag_or_the_confirmation_changes_nothing(
     code, out = await asyncio.to_thread(_invoke, args)
     assert code == 0, out
     assert (await js.stream_info(topology.intents_stream)).state.last_seq == before + 3
+    originals = [
+        decode((await js.get_msg(topology.intents_stream, seq)).data or b"", ExecutionIntent)
+        for seq in range(1, before + 4)
+    ]
+    for old, new in zip(originals[:3], originals[3:], strict=True):
+        assert new.intent_id != old.intent_id
+        assert f"redrive_of={old.intent_id}" in new.reason_codes
+        assert new.created_at > old.created_at
+        assert (new.valid_until - new.created_at).total_seconds() == 30
     # the same run again publishes nothing new (its ids are derived from the run)
     code, out = await asyncio.to_thread(_invoke, [*args[:-4], "--run-id", "r1", "--to-seq", "3"])
     assert code == 0, out
