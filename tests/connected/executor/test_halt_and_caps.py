@@ -9,6 +9,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from intentbus.bus import HaltStore, Publisher, Topology
+from intentbus.bus.control import HaltView
 from intentbus.executor.base import VenueContext
 from intentbus.executor.guards import RiskCaps, RiskLimits
 from intentbus.schemas import (
@@ -46,8 +47,7 @@ async def test_in_reducing_an_add_is_skipped_naming_the_switch_and_an_exit_execu
         assert first.status is ExecutionStatus.SUCCESS
 
         await halt.set(switch(HaltMode.REDUCING, venue="paper", reason="vol spike"))
-        view = running.runtime._halt
-        assert view is not None
+        view = running.runtime.halt
         started = time.monotonic()
         await wait_for(
             lambda: _mode(view, "paper", "main"),
@@ -69,7 +69,7 @@ async def test_in_reducing_an_add_is_skipped_naming_the_switch_and_an_exit_execu
     assert running.runtime.stats.refused == {SkipReason.HALT_SWITCH.value: 1}
 
 
-async def _mode(view: HaltStore, venue: str, book: str) -> HaltMode:
+async def _mode(view: HaltView, venue: str, book: str) -> HaltMode:
     found = view.effective(venue, book)
     return HaltMode.ACTIVE if found is None else found.mode
 

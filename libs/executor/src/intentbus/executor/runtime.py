@@ -32,7 +32,7 @@ from intentbus.bus import (
     check_token,
     provision,
 )
-from intentbus.bus.control import HaltStore, HeartbeatLoop
+from intentbus.bus.control import HaltStore, HaltView, HeartbeatLoop
 from intentbus.bus.streams import with_api_retries
 from intentbus.executor.base import BaseExecutor, VenueContext
 from intentbus.executor.claims import ClaimStore
@@ -190,6 +190,17 @@ class ExecutorRuntime:
             with contextlib.suppress(Exception):
                 await self._executor.stop()
 
+    @property
+    def halt(self) -> HaltView:
+        """Return the halt switches as this replica sees them (after :meth:`run` started)."""
+        if self._halt is None:
+            raise RuntimeError("the runtime is not started")
+        return self._halt
+
+    def _last_error(self, error: str) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.last_error = error[:500]
+
     def _switch_changed(self, switch: HaltSwitch) -> None:
         """Cancel the working orders the switches forbid now (from the halt watch)."""
         self._sweep(f"halt switch {switch.scope} set to {switch.mode.value}: {switch.reason}")
@@ -258,6 +269,7 @@ class ExecutorRuntime:
                 # took the partition over (then the ownership reports it lost, which sets
                 # ``done``): retry until one of them is known, never stop consuming alone.
                 log.warning("consumer of partition %d failed (%r); restarting it", partition, exc)
+                self._last_error(f"consumer of partition {partition}: {exc!r}")
             with contextlib.suppress(TimeoutError):  # ended early: the connection closed
                 await asyncio.wait_for(done.wait(), delay)
             delay = min(delay * 2, self.settings.retry_max_s)
@@ -295,8 +307,9 @@ class ExecutorRuntime:
                 return Ack()
             except Abandoned:
                 break
-            except Exception:
+            except Exception as exc:
                 log.exception("intent %s failed; retrying in its lane", intent.intent_id)
+                self._last_error(f"intent {intent.intent_id}: {exc!r}")
                 self.stats.waits += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)

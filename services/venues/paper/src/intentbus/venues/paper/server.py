@@ -183,6 +183,8 @@ class PaperVenueServer:
         self._committer.refusal = self.halt_reason
         self._serving = False
         self.halted.set()
+        if self._beats is not None:
+            self._beats.last_error = self.halt_reason
 
     # timer: expiries, heartbeats, lease ------------------------------------------------
     async def _tick(self) -> None:
