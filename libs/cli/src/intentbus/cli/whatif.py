@@ -129,8 +129,9 @@ _CHANGES = frozenset(
 class RecordedResults:
     """Find each intent's final result by a merge over ``RESULTS`` with bounded memory.
 
-    Results are read ahead only while they are not newer than the intent's deadline
-    plus ``slack``; results of intents long before the current one are dropped.
+    Reading starts ``slack`` before the first intent asked about; results are read ahead
+    only while they are not newer than the intent's deadline plus ``slack``; results of
+    intents long before the current one are dropped.
     """
 
     def __init__(
@@ -143,9 +144,10 @@ class RecordedResults:
         slack: timedelta = timedelta(minutes=2),
         cap: int = 20_000,
     ) -> None:
-        self._messages: AsyncIterator[Any] = read_stream(
-            js, topology.results_stream, topology.results_filter(venue, book if venue else None)
-        )
+        self._js = js
+        self._stream = topology.results_stream
+        self._filter = topology.results_filter(venue, book if venue else None)
+        self._messages: AsyncIterator[Any] | None = None
         self._slack = slack
         self._cap = cap
         self._buffer: dict[str, ExecutionResult] = {}
@@ -155,6 +157,10 @@ class RecordedResults:
     async def find(self, intent: ExecutionIntent) -> ExecutionResult | None:
         """Return the recorded final result of ``intent``, or None."""
         horizon = intent.valid_until + self._slack
+        if self._messages is None:  # start near the first intent asked about, not at seq 1
+            self._messages = read_stream(
+                self._js, self._stream, self._filter, start_time=intent.created_at - self._slack
+            )
         while intent.intent_id not in self._buffer and not self._exhausted:
             if self._newest is not None and self._newest.created_at > horizon:
                 break
