@@ -31,6 +31,7 @@ from intentbus.schemas import (
     ActionType,
     ExecutionIntent,
     ExecutionPlan,
+    HaltSwitch,
     Position,
     Skip,
     SkipReason,
@@ -103,9 +104,13 @@ class Guard:
         self._admitted: dict[str, deque[tuple[float, str]]] = {}
         self._counted: set[str] = set()  # intent ids in the windows (a retry counts once)
 
+    def forbids(self, intent: ExecutionIntent) -> HaltSwitch | None:
+        """Return the switch that forbids the intent's action now (not counted as a refusal)."""
+        return self.halt.stopping(intent.token_chain, intent.book_id, intent.action)
+
     def halted(self, intent: ExecutionIntent) -> Skip | None:
         """Return a skip if a halt switch forbids the intent's action now."""
-        switch = self.halt.stopping(intent.token_chain, intent.book_id, intent.action)
+        switch = self.forbids(intent)
         if switch is None:
             return None
         detail = (

@@ -200,12 +200,11 @@ class IntentIntake:
             ack = await self._publisher.order_update(results.order_update(intent, plan, order))
             self._follower.results_seq = max(self._follower.results_seq, ack.seq)
         await self._follower.follow(working, order)
-        stopped = self._guard.halted(intent)
-        if stopped is not None:  # the switch changed while the order was sent
+        switch = self._guard.forbids(intent)
+        if switch is not None:  # the switch changed while the order was sent
             cloid = plan.client_order_id
-            await self._follower.cancel_matching(
-                lambda w: w.plan.client_order_id == cloid, stopped.detail
-            )
+            why = f"halt switch {switch.scope} is {switch.mode.value}: {switch.reason}"
+            await self._follower.cancel_matching(lambda w: w.plan.client_order_id == cloid, why)
 
     async def _settle(self, intent: ExecutionIntent, claim: Claim, partition: int) -> None:
         if claim.state is ClaimState.DONE and claim.result is not None:
