@@ -35,6 +35,10 @@ ci: lint typecheck test
 bench *ARGS:
     uv run python -m bench {{ARGS}}
 
+# The what-if replay rate and its memory (python -m bench.whatif --intents N).
+bench-whatif *ARGS:
+    uv run python -m bench.whatif {{ARGS}}
+
 # Regenerate the committed JSON Schema files from the Structs.
 schemas:
     uv run python -m intentbus.schemas.jsonschema

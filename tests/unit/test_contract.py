@@ -16,6 +16,8 @@ from intentbus.schemas import (
     ExecutionIntent,
     ExecutionResult,
     Fill,
+    HaltSwitch,
+    Heartbeat,
     Mark,
     OrderUpdate,
     Position,
@@ -39,6 +41,8 @@ GOLDEN_TYPES: dict[str, type[msgspec.Struct]] = {
     "Position.json": Position,
     "DeadLetter.json": DeadLetter,
     "Mark.json": Mark,
+    "HaltSwitch.json": HaltSwitch,
+    "Heartbeat.json": Heartbeat,
 }
 
 
@@ -64,6 +68,8 @@ def test_every_wire_message_has_a_golden_fixture() -> None:
         "Position",
         "DeadLetter",
         "Mark",
+        "HaltSwitch",
+        "Heartbeat",
     }
 
 

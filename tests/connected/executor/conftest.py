@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 
 from intentbus.bus import Publisher, Topology
 from intentbus.executor.base import BaseExecutor
+from intentbus.executor.guards import RiskCaps
 from intentbus.executor.runtime import RuntimeSettings
 from intentbus.schemas import Mark
 from intentbus.testing import wait_for
@@ -83,9 +84,12 @@ def runtimes(nats_url: str, topology: Topology) -> Runtimes:
     """Return a factory of runtimes, each on its own connection, stopped after its block."""
 
     def run(
-        executor: BaseExecutor | None = None, *, settings: RuntimeSettings = FAST
+        executor: BaseExecutor | None = None,
+        *,
+        settings: RuntimeSettings = FAST,
+        caps: RiskCaps | None = None,
     ) -> AbstractAsyncContextManager[RunningReplica]:
         venue_executor = executor or PaperExecutor(PaperExecutorOptions(timeout_s=2.0))
-        return replica(nats_url, topology, venue_executor, settings=settings)
+        return replica(nats_url, topology, venue_executor, settings=settings, caps=caps)
 
     return run

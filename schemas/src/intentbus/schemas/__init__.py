@@ -1,6 +1,7 @@
 """The intentbus message contract."""
 
 from intentbus.schemas.codec import decode, decoder, encode, results_stream_decoder, validated
+from intentbus.schemas.control import HaltMode, HaltSwitch, Heartbeat
 from intentbus.schemas.enums import (
     CLOSING_ACTIONS,
     INCREASING_ACTIONS,
@@ -45,6 +46,9 @@ __all__ = [
     "ExecutionResult",
     "ExecutionStatus",
     "Fill",
+    "HaltMode",
+    "HaltSwitch",
+    "Heartbeat",
     "Liquidity",
     "ListPositions",
     "Mark",

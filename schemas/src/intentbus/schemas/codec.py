@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from intentbus.schemas.control import HaltSwitch, Heartbeat
 from intentbus.schemas.fill import Fill
 from intentbus.schemas.intent import ExecutionIntent
 from intentbus.schemas.operational import DeadLetter, Mark
@@ -35,6 +36,8 @@ MESSAGE_TYPES: dict[str, type[msgspec.Struct]] = {
     "PositionReply": PositionReply,
     "DeadLetter": DeadLetter,
     "Mark": Mark,
+    "HaltSwitch": HaltSwitch,
+    "Heartbeat": Heartbeat,
 }
 
 _encoder = msgspec.json.Encoder()

@@ -78,6 +78,10 @@ class SkipReason(StrEnum):
     POSITION_MISMATCH = "position_mismatch"
     POSITION_CLOSED = "position_closed"
     NOTHING_TO_CLOSE = "nothing_to_close_at_venue"
+    HALT_SWITCH = "halt_switch"
+    RISK_INTENT_NOTIONAL = "risk_max_intent_notional"
+    RISK_POSITION_NOTIONAL = "risk_max_position_notional"
+    RISK_INTENT_RATE = "risk_max_intents_per_minute"
 
 
 class OrderType(StrEnum):

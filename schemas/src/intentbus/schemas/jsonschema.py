@@ -22,6 +22,8 @@ WIRE_MESSAGES = (
     "DeadLetter",
     "Mark",
     "Position",
+    "HaltSwitch",
+    "Heartbeat",
 )
 
 

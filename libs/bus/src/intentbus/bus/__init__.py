@@ -2,6 +2,7 @@
 
 from intentbus.bus.connection import BusSettings, connect
 from intentbus.bus.consumer import Ack, Disposition, MessageConsumer, Nak, Term
+from intentbus.bus.control import HaltStore, HeartbeatLoop, ServiceRegistry
 from intentbus.bus.positions import LedgerError, LedgerUnavailable, PositionClient
 from intentbus.bus.publisher import Publisher, PublishFailed, publish_with_id
 from intentbus.bus.streams import (
@@ -19,6 +20,8 @@ __all__ = [
     "BusSettings",
     "ConsumerSpec",
     "Disposition",
+    "HaltStore",
+    "HeartbeatLoop",
     "InvalidSubjectToken",
     "LedgerError",
     "LedgerUnavailable",
@@ -27,6 +30,7 @@ __all__ = [
     "PositionClient",
     "PublishFailed",
     "Publisher",
+    "ServiceRegistry",
     "StreamSpec",
     "Term",
     "Topology",

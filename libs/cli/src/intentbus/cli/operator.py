@@ -18,6 +18,7 @@ from rich.table import Table
 from intentbus.bus import InvalidSubjectToken, Publisher, PublishFailed
 from intentbus.cli.intents_input import parse_lines
 from intentbus.cli.tables import print_row_header, row_for
+from intentbus.cli.tail_filter import TailFilter
 from intentbus.command.common import (
     NamespaceOption,
     NatsUrlOption,
@@ -167,11 +168,24 @@ def tail(
         float, typer.Option(help="Stop after this many idle seconds (0: never).")
     ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print each message's JSON.")] = False,
+    venue: Annotated[str | None, typer.Option(help="Only this venue.")] = None,
+    book: Annotated[str | None, typer.Option(help="Only this book.")] = None,
+    position: Annotated[str | None, typer.Option(help="Only this position.")] = None,
+    action: Annotated[list[ActionType] | None, typer.Option(help="Only these actions.")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Only these result statuses or order states.")
+    ] = None,
+    from_seq: Annotated[int | None, typer.Option(help="Start at this stream sequence.")] = None,
+    since: Annotated[str | None, typer.Option(help="Start at this time (ISO).")] = None,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
 ) -> None:
-    """Follow a stream, one row per message."""
-    run(_tail(what, all_, limit, idle_exit, as_json, nats_url, namespace))
+    """Follow a stream, one row per message (filtered by venue, book, position, ...)."""
+    try:
+        filters = TailFilter.build(venue, book, position, action, status, from_seq, since)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    run(_tail(what, all_, limit, idle_exit, as_json, nats_url, namespace, filters))
 
 
 async def _tail(
@@ -182,7 +196,9 @@ async def _tail(
     as_json: bool,
     nats_url: str | None,
     ns: str,
+    filters: TailFilter | None = None,
 ) -> None:
+    filters = filters or TailFilter()
     async with bus_session(nats_url, ns, name="intentbus-tail") as bus:
         topology = bus.topology
         stream, subject = {
@@ -191,11 +207,15 @@ async def _tail(
             TailWhat.FILLS: (topology.fills_stream, topology.fills_filter()),
             TailWhat.DEADLETTER: (topology.dead_letter_stream, topology.dead_letter_filter()),
         }[what]
+        subject = filters.subject(what.value, topology) or subject
+        start = filters.start()
         sub = await bus.js.subscribe(
             subject,
             stream=stream,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL if all_ else DeliverPolicy.NEW,
+            # a start point (--from-seq, --since) wins over --all
+            deliver_policy=None if start else DeliverPolicy.ALL if all_ else DeliverPolicy.NEW,
+            config=start,
         )
         if not as_json:
             print_row_header(what.value)
@@ -206,6 +226,8 @@ async def _tail(
             except NatsTimeoutError:
                 if idle_exit:
                     break
+                continue
+            if not filters.takes(what.value, msg.data):
                 continue
             seen += 1
             if as_json:

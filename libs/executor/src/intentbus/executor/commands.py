@@ -20,6 +20,7 @@ from intentbus.command.common import (
     start_metrics,
 )
 from intentbus.executor.base import BaseExecutor
+from intentbus.executor.guards import RiskCaps
 from intentbus.executor.registry import InvalidOption, UnknownVenue, create_executor
 from intentbus.executor.runtime import ExecutorRuntime
 
@@ -37,6 +38,14 @@ def executor(
             help="Venue option KEY=VALUE (repeatable); also INTENTBUS_<VENUE>_<KEY> env.",
         ),
     ] = None,
+    cap: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cap",
+            help="Risk cap [BOOK:]KEY=VALUE (repeatable): max_intent_notional_usd, "
+            "max_position_notional_usd, max_intents_per_minute.",
+        ),
+    ] = None,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
     metrics_port: MetricsPortOption = None,
@@ -48,10 +57,11 @@ def executor(
     """
     try:
         venue_executor = create_executor(venue, option or ())
+        caps = RiskCaps.parse(cap or ())
     except (UnknownVenue, InvalidOption, ValueError) as exc:
         raise fail(str(exc)) from None
     start_metrics("intentbus-executor", metrics_port)
-    run(_serve(venue_executor, book, nats_url, namespace))
+    run(_serve(venue_executor, book, nats_url, namespace, caps))
 
 
 async def _serve(
@@ -59,6 +69,7 @@ async def _serve(
     book: str | None,
     nats_url: str | None,
     namespace: str,
+    caps: RiskCaps | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,7 +79,9 @@ async def _serve(
     name = f"intentbus-executor-{venue_executor.venue}"
     async with bus_session(nats_url, namespace, name=name) as bus:
         try:
-            runtime = ExecutorRuntime(bus.nc, bus.js, bus.topology, venue_executor, book=book)
+            runtime = ExecutorRuntime(
+                bus.nc, bus.js, bus.topology, venue_executor, book=book, caps=caps
+            )
         except ValueError as exc:
             raise fail(str(exc)) from None
         scope = f"book {book}" if book else "every book"

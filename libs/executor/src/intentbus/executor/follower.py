@@ -190,6 +190,19 @@ class OrderFollower:
                 await asyncio.wait_for(tracked.done.wait(), remaining)
         return all(t.done.is_set() for t in pending)
 
+    async def cancel_matching(self, predicate: Callable[[WorkingOrder], bool], why: str) -> int:
+        """Cancel every unfinished followed order ``predicate`` picks; return how many.
+
+        The cancel's outcome is followed like any other: fills and the final result are
+        published as the venue reports them.
+        """
+        picked = [
+            t for t in list(self._by_cloid.values()) if not t.done.is_set() and predicate(t.working)
+        ]
+        for tracked in picked:
+            await self._cancel(tracked, why)
+        return len(picked)
+
     def forget(self, partition: int) -> None:
         """Stop following a partition's orders (another replica takes them over)."""
         for cloid, tracked in list(self._by_cloid.items()):

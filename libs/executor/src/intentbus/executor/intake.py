@@ -7,12 +7,15 @@ order, on the one replica owning its partition). Per intent:
    takeover): ``done`` -> republish its result; ``claimed`` -> resume: follow the order
    if the venue has it, else place it now with the same client order id (or, past the
    deadline, fence it and skip).
-2. Past ``valid_until`` -> skipped ``expired``.
+2. Past ``valid_until`` -> skipped ``expired``; a halt switch that forbids the action or
+   the book's intent rate -> skipped with its reason (:mod:`~intentbus.executor.guards`;
+   a claimed, unsent order under such a switch is fenced and skipped).
 3. Supersede: cancel the position's working orders and wait until the follower has
    published their fills and final results.
 4. Read the ledger position (read-your-writes on every fill and result this replica
    published) and the venue account's net in the symbol; size the order from the
-   venue's rules and mark; let the venue adjust it; or skip with a reason.
+   venue's rules and mark; let the venue adjust it; or skip with a reason (the notional
+   caps and the halt switch are checked again on the plan).
 5. Claim with the plan (before sending), place it, record it as working, publish its
    ``OrderUpdate`` and hand it to the follower; then the intent is acked.
 
@@ -38,6 +41,7 @@ from intentbus.executor import results
 from intentbus.executor.base import BaseExecutor, OrderNotFound, VenueOrder
 from intentbus.executor.claims import Claim, ClaimState, ClaimStore
 from intentbus.executor.follower import OrderFollower
+from intentbus.executor.guards import Guard
 from intentbus.executor.ids import client_order_id
 from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.prepare import prepare
@@ -80,7 +84,9 @@ class IntentIntake:
         owner: str,
         settings: RuntimeSettings,
         stats: RuntimeStats,
+        guard: Guard | None = None,
     ) -> None:
+        self._guard = guard or Guard(stats=stats)
         self._executor = executor
         self._publisher = publisher
         self._positions = positions
@@ -135,6 +141,11 @@ class IntentIntake:
         # and finds its claim when it tries to create it.
         if intent.is_expired():
             raise _Expired(f"valid_until {intent.valid_until.isoformat()} passed")
+        refused = self._guard.admit(intent)  # the halt switch and the intent rate
+        if refused is not None:
+            skipped = results.skipped(intent, self._executor.venue, refused)
+            await self._record_skip(intent, skipped, partition)
+            return
         seq = self._seq.get(intent.intent_id, 0)
         if not await self._follower.cancel_position(intent.position_id, intent.valid_until, seq):
             raise _Expired("the position's working orders did not finish before the deadline")
@@ -146,6 +157,9 @@ class IntentIntake:
             )
             return
         prepared = prepare(self._executor, intent, position, net)
+        if not isinstance(prepared, Skip):  # the notional caps, and a switch changed meanwhile
+            prepared = self._guard.check_plan(intent, prepared, position) or prepared
+            prepared = self._guard.halted(intent) or prepared
         if isinstance(prepared, Skip):
             skipped = results.skipped(intent, self._executor.venue, prepared)
             await self._record_skip(intent, skipped, partition)
@@ -237,6 +251,11 @@ class IntentIntake:
         if order is not None and order.state.is_live:
             await self._publisher.order_update(results.order_update(intent, plan, order))
         await follower.follow(working, order)
+        switch = self._guard.forbids(intent)
+        if switch is not None:  # the switch changed while the order was sent
+            cloid = plan.client_order_id
+            why = f"halt switch {switch.scope} is {switch.mode.value}: {switch.reason}"
+            await follower.cancel_matching(lambda w: w.plan.client_order_id == cloid, why)
 
     async def _settle(self, intent: ExecutionIntent, claim: Claim, partition: int) -> None:
         if claim.state is ClaimState.DONE and claim.result is not None:
@@ -260,6 +279,8 @@ class IntentIntake:
             await self._hand_over(intent, plan, partition, found, claim.claimed_at or _now())
         elif intent.is_expired():
             await self._fence_and_skip(intent, plan, partition)
+        elif (stopped := self._guard.halted(intent)) is not None:
+            await self._fence_and_skip(intent, plan, partition, stopped)
         else:
             await self._place(intent, plan, partition)
 
@@ -281,7 +302,11 @@ class IntentIntake:
             raise
 
     async def _fence_and_skip(
-        self, intent: ExecutionIntent, plan: ExecutionPlan, partition: int
+        self,
+        intent: ExecutionIntent,
+        plan: ExecutionPlan,
+        partition: int,
+        skip: Skip | None = None,
     ) -> None:
         """Skip a claimed, unplaced order only once the venue guarantees it never will be."""
         try:
@@ -293,7 +318,7 @@ class IntentIntake:
         if order is not None:  # a stalled claimant placed it after all: follow it
             await self._hand_over(intent, plan, partition, order, _now())
             return
-        skip = Skip(reason=SkipReason.EXPIRED.value, detail="claimed, never placed; id fenced")
+        skip = skip or Skip(reason=SkipReason.EXPIRED.value, detail="claimed, never placed")
         await self._finish(intent, results.skipped(intent, self._executor.venue, skip))
 
     # results --------------------------------------------------------------------------

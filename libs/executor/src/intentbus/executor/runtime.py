@@ -34,13 +34,15 @@ from intentbus.bus import (
     check_token,
     provision,
 )
+from intentbus.bus.control import HaltStore, HaltView, HeartbeatLoop
 from intentbus.bus.streams import with_api_retries
 from intentbus.executor.base import BaseExecutor, VenueContext
 from intentbus.executor.claims import ClaimStore
 from intentbus.executor.follower import OrderFollower
+from intentbus.executor.guards import Guard, RiskCaps
 from intentbus.executor.intake import Abandoned, IntentIntake
 from intentbus.executor.kv import ensure_bucket
-from intentbus.executor.orders import WorkingOrderStore
+from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.partitions import (
     Acquired,
     Lost,
@@ -55,7 +57,7 @@ from intentbus.executor.settings import (
     RuntimeStats,
 )
 from intentbus.executor.traced import TracedVenue
-from intentbus.schemas import ExecutionIntent
+from intentbus.schemas import ExecutionIntent, HaltSwitch
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class ExecutorRuntime:
         settings: RuntimeSettings | None = None,
         ownership: OwnershipSettings | None = None,
         owner: str | None = None,
+        caps: RiskCaps | None = None,
     ) -> None:
         self.venue = check_token("venue", executor.venue)
         self.book = check_token("book", book) if book is not None else None
@@ -99,6 +102,11 @@ class ExecutorRuntime:
         self._intake: IntentIntake | None = None
         self._orders: WorkingOrderStore | None = None
         self._consumers: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        self._caps = caps or RiskCaps()
+        self._halt: HaltStore | None = None
+        self._heartbeat: HeartbeatLoop | None = None
+        self._sweeps: set[asyncio.Task[int]] = set()
+        self._halt_cancelled: set[str] = set()
 
     @property
     def follower(self) -> OrderFollower:
@@ -128,6 +136,9 @@ class ExecutorRuntime:
             stats=self.stats,
         )
         self._follower = follower
+        self._halt = await HaltStore.open(self._js, self._topology)
+        self._halt.on_change(self._switch_changed)
+        await self._halt.watch()  # the switches are known before any intent is taken
         self._intake = IntentIntake(
             self._executor,
             self._publisher,
@@ -138,10 +149,22 @@ class ExecutorRuntime:
             owner=self.owner,
             settings=self.settings,
             stats=self.stats,
+            guard=Guard(self._halt, self._caps, self.stats),
         )
         self._executor.set_event_sink(follower.on_event)
         await self._executor.start(VenueContext(nc=self._nc, js=self._js, topology=self._topology))
         await self._ownership.start()
+        self._heartbeat = HeartbeatLoop(
+            self._js,
+            self._topology,
+            service="executor",
+            instance=self.owner,
+            venue=self.venue,
+            book=self.book or "",
+            interval_s=self.settings.heartbeat_s,
+            distribution="intentbus-executor",
+        )
+        await self._heartbeat.start()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Own partitions, consume and follow until ``stop`` is set; then hand everything over."""
@@ -164,10 +187,50 @@ class ExecutorRuntime:
             )
             with contextlib.suppress(Exception):
                 await self._ownership.stop()
+            for closing in (self._heartbeat, self._halt):
+                if closing is not None:
+                    await closing.stop()
             following.set()
             await follow
             with contextlib.suppress(Exception):
                 await self._executor.stop()
+
+    @property
+    def halt(self) -> HaltView:
+        """Return the halt switches as this replica sees them (after :meth:`run` started)."""
+        if self._halt is None:
+            raise RuntimeError("the runtime is not started")
+        return self._halt
+
+    def _last_error(self, error: str) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.last_error = error[:500]
+
+    def _switch_changed(self, switch: HaltSwitch) -> None:
+        """Cancel the working orders the switches forbid now (from the halt watch)."""
+        self._sweep(f"halt switch {switch.scope} set to {switch.mode.value}: {switch.reason}")
+
+    def _sweep(self, why: str) -> None:
+        """Cancel, in the background, every followed order a halt switch forbids now."""
+        halt, follower = self._halt, self._follower
+        if halt is None or follower is None:
+            return
+        venue = self.venue
+
+        def forbidden(working: WorkingOrder) -> bool:
+            intent = working.intent
+            if halt.stopping(venue, intent.book_id, intent.action) is None:
+                return False
+            self._halt_cancelled.add(working.plan.client_order_id)
+            self.stats.halt_cancels = len(self._halt_cancelled)  # orders, not cancel requests
+            return True
+
+        async def sweep() -> int:
+            return await follower.cancel_matching(forbidden, why)
+
+        task = asyncio.create_task(sweep())
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
 
     async def _acquired(self, partition: int, change: Acquired) -> None:
         """Adopt the partition's working orders, then consume its intents."""
@@ -183,6 +246,7 @@ class ExecutorRuntime:
             if follower.tracked(working.plan.client_order_id) is None:
                 self.stats.adopted += 1
                 await follower.follow(working, None)
+        self._sweep("adopted under a halt switch")  # a switch set while no one followed them
         done = asyncio.Event()
         consumer: MessageConsumer[ExecutionIntent] = MessageConsumer(
             self._js,
@@ -209,6 +273,7 @@ class ExecutorRuntime:
                 # took the partition over (then the ownership reports it lost, which sets
                 # ``done``): retry until one of them is known, never stop consuming alone.
                 log.warning("consumer of partition %d failed (%r); restarting it", partition, exc)
+                self._last_error(f"consumer of partition {partition}: {exc!r}")
             with contextlib.suppress(TimeoutError):  # ended early: the connection closed
                 await asyncio.wait_for(done.wait(), delay)
             delay = min(delay * 2, self.settings.retry_max_s)
@@ -249,6 +314,7 @@ class ExecutorRuntime:
             except Exception as exc:
                 log.exception("intent %s failed; retrying in its lane", intent.intent_id)
                 trace.get_current_span().record_exception(exc)  # an event on its span
+                self._last_error(f"intent {intent.intent_id}: {exc!r}")
                 self.stats.waits += 1
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CLAIMS_BUCKET = "EXECUTIONS"
 ORDERS_BUCKET = "EXEC_ORDERS"
@@ -32,6 +32,7 @@ class RuntimeSettings:
     # placement before it records the order as working instead.
     fill_grace_s: float = 0.25
     settle_wait_s: float = 2.0
+    heartbeat_s: float = 1.0
 
 
 @dataclass
@@ -46,3 +47,5 @@ class RuntimeStats:
     fills: int = 0
     finished: int = 0
     gaps: int = 0
+    halt_cancels: int = 0
+    refused: dict[str, int] = field(default_factory=dict)  # skip reason -> count

@@ -15,6 +15,7 @@ from nats.js.errors import NotFoundError
 
 from intentbus.bus import BusSettings, Topology, connect
 from intentbus.executor.base import BaseExecutor
+from intentbus.executor.guards import RiskCaps
 from intentbus.executor.partitions import OwnershipSettings
 from intentbus.executor.runtime import ExecutorRuntime, RuntimeSettings
 from intentbus.schemas import (
@@ -84,6 +85,7 @@ async def replica(
     *,
     settings: RuntimeSettings | None = None,
     ownership: OwnershipSettings = FAST_OWNERSHIP,
+    caps: RiskCaps | None = None,
 ) -> AsyncIterator[RunningReplica]:
     """Run an executor runtime replica until the block ends (unless it was killed).
 
@@ -91,7 +93,7 @@ async def replica(
     """
     nc = await connect(BusSettings.from_env(nats_url, name="test-executor"))
     runtime = ExecutorRuntime(
-        nc, nc.jetstream(), topology, executor, settings=settings, ownership=ownership
+        nc, nc.jetstream(), topology, executor, settings=settings, ownership=ownership, caps=caps
     )
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))

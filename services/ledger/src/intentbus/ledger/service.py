@@ -23,6 +23,7 @@ from nats.js.errors import NotFoundError
 
 from intentbus import telemetry
 from intentbus.bus import BusSettings, ConsumerSpec, Topology, connect, observe, provision
+from intentbus.bus.control import HeartbeatLoop
 from intentbus.ledger.api import AppliedProgress, PositionApi
 from intentbus.ledger.applier import Waiting
 from intentbus.ledger.fills import apply_fill_message
@@ -88,6 +89,7 @@ class LedgerService:
         self.store = SqliteStore(self.db_path)
         self.backup_path: Path | None = None
         self.halt = Halt()
+        self._heartbeat: HeartbeatLoop | None = None
         self.fills_wait_s = fills_wait_s
         results_spec, fills_spec = ledger_consumer_specs(topology, durable)
         self.results = OrderedApplier(
@@ -138,6 +140,10 @@ class LedgerService:
                 )
             )
         await self._until_answering(self._nc)
+        self._heartbeat = HeartbeatLoop(
+            js, self.topology, service="ledger", distribution="intentbus-ledger"
+        )
+        await self._heartbeat.start()
 
     async def _until_answering(self, nc: Client, timeout_s: float = 5.0) -> None:
         """Return once a request of ours reaches the API, so start() means "answering".
@@ -198,6 +204,8 @@ class LedgerService:
             await asyncio.gather(*(c.run(self.halt.event) for c in consumers))
         except BaseException:
             self.halt.event.set()  # one consumer failed: stop the other too
+            if self._heartbeat is not None:
+                self._heartbeat.last_error = repr(self.halt.failure or "a consumer failed")
             raise
         finally:
             relay.cancel()
@@ -212,6 +220,9 @@ class LedgerService:
     async def stop(self) -> None:
         """Stop answering, finish in-flight replies, disconnect and close the store."""
         self.halt.event.set()
+        if self._heartbeat is not None:
+            await self._heartbeat.stop()
+            self._heartbeat = None
         for sub in self._subs:
             try:
                 await sub.unsubscribe()

@@ -26,6 +26,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
 from intentbus.bus import Topology
+from intentbus.bus.control import HeartbeatLoop
 from intentbus.schemas import Mark
 from intentbus.venues.paper.api import ApiHandler
 from intentbus.venues.paper.committer import Committer, Unavailable
@@ -76,6 +77,7 @@ class PaperVenueServer:
         self._wake = asyncio.Event()
         self._sub: Subscription | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._beats: HeartbeatLoop | None = None
         self._serving = False
 
     @property
@@ -105,6 +107,14 @@ class PaperVenueServer:
             await self.stop()
             raise
         self._timer = asyncio.create_task(self._tick(), name=f"paper-venue-{self.name}-timer")
+        self._beats = HeartbeatLoop(
+            self._js,
+            self._topology,
+            service="paper-venue",
+            venue=self.name,
+            distribution="intentbus-venue-paper",
+        )
+        await self._beats.start()
         log.info(
             "paper venue %s serving on %s (%d journal entries replayed, owner %s)",
             self.name,
@@ -116,6 +126,9 @@ class PaperVenueServer:
     async def stop(self) -> None:
         """Stop answering and following marks, finish the writes under way, release the lease."""
         self._serving = False
+        if self._beats is not None:
+            await self._beats.stop()
+            self._beats = None
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -170,6 +183,8 @@ class PaperVenueServer:
         self._committer.refusal = self.halt_reason
         self._serving = False
         self.halted.set()
+        if self._beats is not None:
+            self._beats.last_error = self.halt_reason
 
     # timer: expiries, heartbeats, lease ------------------------------------------------
     async def _tick(self) -> None:
