@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from intentbus.schemas.candle import Candle
 from intentbus.schemas.fill import Fill
 from intentbus.schemas.intent import ExecutionIntent
 from intentbus.schemas.operational import DeadLetter, Mark
@@ -35,6 +36,7 @@ MESSAGE_TYPES: dict[str, type[msgspec.Struct]] = {
     "PositionReply": PositionReply,
     "DeadLetter": DeadLetter,
     "Mark": Mark,
+    "Candle": Candle,
 }
 
 _encoder = msgspec.json.Encoder()

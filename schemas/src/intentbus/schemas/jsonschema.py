@@ -22,6 +22,7 @@ WIRE_MESSAGES = (
     "DeadLetter",
     "Mark",
     "Position",
+    "Candle",
 )
 
 
