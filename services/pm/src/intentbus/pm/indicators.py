@@ -55,7 +55,7 @@ class StackParams:
 
     periods: tuple[int, int, int, int, int] = EMA_PERIODS
     volatility_period: int = 60
-    extension_vol: float = 6.0
+    extension_vol: float = 10.0
     slope_ref: float = 0.05
     reclaim_cooldown_bars: int = 6
 
