@@ -67,10 +67,13 @@ def run_backtest(
     *,
     fills: FillSimulator | None = None,
     engine: TickEngine | None = None,
+    trade_from: datetime | None = None,
 ) -> BacktestResult:
     """Run the PM over ``candles`` (in time order) and return intents, trades and equity.
 
-    Equity is the PnL of the book: realized plus unrealized minus fees, in USD.
+    Candles opening before ``trade_from`` only warm the indicators up, like the history
+    a fresh live PM folds before its first candle. Equity is the PnL of the book:
+    realized plus unrealized minus fees, in USD.
     """
     simulator = fills or CloseFill()
     ticks = engine or TickEngine.from_config(config)
@@ -83,7 +86,8 @@ def run_backtest(
         if features is None:
             continue
         result.candles += 1
-        if features.warm and ticks.books_for(candle):
+        trading = trade_from is None or candle.open_time >= trade_from
+        if features.warm and trading and ticks.books_for(candle):
             venue_positions = [p for p in result.positions.values() if p.venue == candle.venue]
             plan = ticks.plan(features, venue_positions, candle.close_time)
             result.refusals.extend(plan.refusals)

@@ -1,9 +1,10 @@
 """The live PM: on each closed candle, plan every open position and publish the intents.
 
 * Candles come from the ``CANDLES`` stream through a durable pull consumer named after
-  the PM (``[pm] name``), one candle at a time, acknowledged only after its intents are
-  published and their results seen (or their deadline passed plus ``result_wait_s``).
-  A restarted PM resumes at the first candle it had not acknowledged.
+  the PM (``[pm] name``; one running PM per name), one candle at a time, acknowledged
+  only after its intents are published and their results seen (or their deadline passed
+  plus ``result_wait_s``). A restarted PM recreates the durable at the first candle it
+  had not acknowledged and resumes there at once.
 * Warm-up: before the first decision the PM folds every candle the stream holds before
   that point into its indicators (no planning), so the first decision uses a full EMA
   stack, and the features equal an uninterrupted run's. A fresh durable starts after the
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -157,10 +159,12 @@ class PMService:
             max_ack_pending=1,
             filter_subjects=self._filters(),
         )
-        try:
-            await self._js.consumer_info(self.topology.candles_stream, self.durable)
-        except NotFoundError:
-            await self._js.add_consumer(self.topology.candles_stream, config=config)
+        # One PM per name: a restarted PM recreates its durable at the first candle it had
+        # not acknowledged, so a candle in flight when it died comes back at once instead
+        # of after the ack wait.
+        with contextlib.suppress(NotFoundError):
+            await self._js.delete_consumer(self.topology.candles_stream, self.durable)
+        await self._js.add_consumer(self.topology.candles_stream, config=config)
         self._sub = await self._js.pull_subscribe_bind(
             self.durable, stream=self.topology.candles_stream
         )
@@ -177,11 +181,19 @@ class PMService:
                 await self._handle(msg, stop)
 
     async def stop(self) -> None:
-        """Stop following results and drain the connection."""
+        """Stop following results and close the connection.
+
+        Everything the PM publishes is acknowledged before it goes on, so there is
+        nothing to flush (a drain would wait on the pull subscription's fetch).
+        """
         if self._results is not None:
             await self._results.stop()
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
         if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
+            await self._nc.close()
 
     def _decode(self, msg: Msg) -> Candle | None:
         try:

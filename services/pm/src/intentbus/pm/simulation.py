@@ -84,14 +84,19 @@ class CloseFill:
     def execute(
         self, intent: ExecutionIntent, position: Position, candle: Candle
     ) -> tuple[Trade, Position]:
-        """Size, fill and account for one intent (see the module docstring)."""
+        """Size, fill and account for one intent at the candle's close."""
+        return self.fill_at(intent, position, candle.close, candle.close_time)
+
+    def fill_at(
+        self, intent: ExecutionIntent, position: Position, mark: float, at: datetime
+    ) -> tuple[Trade, Position]:
+        """Size, fill and account for one intent at ``mark`` (see the module docstring)."""
         grows = intent.action in INCREASING_ACTIONS
         side = Side.BUY if grows else Side.SELL
-        mark = candle.close
 
         def skip(reason: str) -> tuple[Trade, Position]:
             trade = Trade(
-                candle.close_time, intent.intent_id, intent.position_id,
+                at, intent.intent_id, intent.position_id,
                 intent.token_contract, intent.action.value, side.value, 0.0, 0.0, 0.0, 0.0,
                 reason,
             )  # fmt: skip
@@ -127,7 +132,7 @@ class CloseFill:
                 size=_clean(held, self.lot_size),
                 avg_entry_price=entry,
                 fees_usd=position.fees_usd + fee,
-                updated_at=candle.close_time,
+                updated_at=at,
             )
         else:
             left = 0.0 if full_close else _clean(position.size - size, self.lot_size)
@@ -139,10 +144,10 @@ class CloseFill:
                 realized_pnl_usd=position.realized_pnl_usd + realized,
                 fees_usd=position.fees_usd + fee,
                 closed=intent.action in CLOSING_ACTIONS or left <= 0.0,
-                updated_at=candle.close_time,
+                updated_at=at,
             )
         trade = Trade(
-            candle.close_time, intent.intent_id, intent.position_id, intent.token_contract,
+            at, intent.intent_id, intent.position_id, intent.token_contract,
             intent.action.value, side.value, size, price, fee, realized,
         )  # fmt: skip
         return trade, updated
