@@ -49,8 +49,8 @@ def run(closes: list[float], lows: dict[int, float] | None = None) -> list[Featu
 @pytest.mark.parametrize(
     ("close", "emas", "extension", "state"),
     [
-        (110.0, (109.0, 108.0, 107.0, 106.0, 105.0), 7.0, S4),
-        (110.0, (109.0, 108.0, 107.0, 106.0, 105.0), 5.9, S3),
+        (110.0, (109.0, 108.0, 107.0, 106.0, 105.0), 10.0, S4),
+        (110.0, (109.0, 108.0, 107.0, 106.0, 105.0), 9.9, S3),
         (107.5, (108.0, 109.0, 107.0, 106.0, 105.0), 0.0, S2),
         (107.5, (109.0, 108.0, 107.0, 106.0, 105.0), 0.0, S2),
         (106.0, (105.0, 104.0, 104.5, 103.0, 105.5), 0.0, S1),
@@ -68,8 +68,8 @@ def test_each_state_from_its_ema_stack(
 def test_scores_follow_the_documented_formulas() -> None:
     params = StackParams()
     bullish = (109.0, 108.0, 107.0, 106.0, 105.0)
-    assert scores(110.0, bullish, 12.0, 0.05, params) == (1.0, 1.0)
-    assert scores(110.0, bullish, 3.0, 0.0, params) == (0.6, 0.25)
+    assert scores(110.0, bullish, 20.0, 0.05, params) == (1.0, 1.0)
+    assert scores(110.0, bullish, 5.0, 0.0, params) == (0.6, 0.25)
     bearish = (101.0, 102.0, 103.0, 104.0, 105.0)
     assert scores(100.0, bearish, -3.0, -0.1, params) == (0.0, 1.0)
 
