@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from intentbus.bus import BusSettings, Topology, connect
-from intentbus.cli.app import build_app
+from intentbus.command.app import build_app
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from intentbus.cli.app import build_app
 from intentbus.cli.intents_input import parse_lines
+from intentbus.command.app import build_app
 from intentbus.schemas import build_intent, encode
 from intentbus.schemas.legacy import (
     LegacyConversionError,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from intentbus.cli.app import build_app
+from intentbus.command.app import build_app
 from intentbus.pm.backtest import run_backtest
 from intentbus.pm.config import BookConfig, PMConfig
 from intentbus.pm.series import synthetic_candles

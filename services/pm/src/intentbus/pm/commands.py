@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,18 +13,11 @@ import typer
 
 from intentbus.bus import BusSettings, InvalidSubjectToken, Topology, check_token, connect
 from intentbus.bus import provision as provision_streams
+from intentbus.command.common import NamespaceOption, NatsUrlOption, console, fail, run
 from intentbus.pm.backtest import run_backtest
 from intentbus.pm.config import BookConfig, ConfigError, PMConfig
 from intentbus.pm.feed import CandleFeed
 from intentbus.pm.planner import UnknownPlanner
-from intentbus.pm.plumbing import (
-    NamespaceOption,
-    NatsUrlOption,
-    console,
-    fail,
-    run,
-    stop_on_signals,
-)
 from intentbus.pm.report import plot, print_report
 from intentbus.pm.series import synthetic_candles
 from intentbus.pm.service import PMService
@@ -30,6 +25,15 @@ from intentbus.pm.sources import SourceError, read_ohlcv, venue_source
 from intentbus.schemas.candle import Candle
 
 log = logging.getLogger(__name__)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """Return an event set by SIGINT or SIGTERM (call inside the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
 
 
 def _config(path: Path) -> PMConfig:
