@@ -34,7 +34,7 @@ async def test_demo_feed_and_pm_processes_publish_the_backtests_intents(
     ledger = FakeLedger(nc, js, topology)
     venue = StubVenue(js, topology, ledger)
     await ledger.start()
-    await venue.start(nc)
+    await venue.start()
     common = ["--nats-url", nats_url, "--namespace", topology.namespace]
     with ServiceProcesses(tmp_path) as processes:
         for name, args in demo_commands(config, common):

@@ -63,12 +63,10 @@ class StubVenue:
         self._topology = topology
         self._ledger = ledger
         self._fill = CloseFill()
-        self._marks: dict[str, float] = {}
         self._subs: list[object] = []
         self.seen: list[str] = []
 
-    async def start(self, nc: Client) -> None:
-        self._subs.append(await nc.subscribe(self._topology.marks_filter(), cb=self._on_mark))
+    async def start(self) -> None:
         self._subs.append(
             await self._js.subscribe(
                 self._topology.intents_filter(),
@@ -84,17 +82,18 @@ class StubVenue:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()  # type: ignore[attr-defined]
 
-    async def _on_mark(self, msg: Msg) -> None:
-        mark = decode(msg.data, Mark)
-        self._marks[mark.symbol] = mark.price
+    async def _mark(self, venue: str, symbol: str) -> float:
+        # The latest stored mark: the feed stores it before the candle behind this intent.
+        subject = self._topology.marks_subject(venue, symbol)
+        stored = await self._js.get_last_msg(self._topology.marks_stream, subject)
+        return decode(stored.data or b"", Mark).price
 
     async def _on_intent(self, msg: Msg) -> None:
         intent = decode(msg.data, ExecutionIntent)
         self.seen.append(intent.intent_id)
         position = self._ledger.positions[intent.position_id]
-        trade, updated = self._fill.fill_at(
-            intent, position, self._marks[intent.token_contract], datetime.now(UTC)
-        )
+        mark = await self._mark(intent.token_chain, intent.token_contract)
+        trade, updated = self._fill.fill_at(intent, position, mark, datetime.now(UTC))
         # The fake applies tokens_bought/sold itself: the whole new position is put first
         # and the result carries no tokens, so the view the PM reads is the simulation's.
         self._ledger.put(msgspec.structs.replace(updated, results_seq=position.results_seq))
@@ -134,7 +133,7 @@ async def test_live_pm_publishes_what_the_backtest_decides_across_a_restart(
     ledger = FakeLedger(nc, js, topology)
     venue = StubVenue(js, topology, ledger)
     await ledger.start()
-    await venue.start(nc)
+    await venue.start()
     settings = BusSettings.from_env(nats_url, name="pm-test")
     first = PMService(settings, topology, config())
     await first.start()
@@ -182,7 +181,7 @@ async def test_a_fresh_pm_warms_up_on_stored_candles_and_never_trades_them(
     ledger = FakeLedger(nc, js, topology)
     venue = StubVenue(js, topology, ledger)
     await ledger.start()
-    await venue.start(nc)
+    await venue.start()
     service = PMService(BusSettings.from_env(nats_url, name="pm-test"), topology, config())
     await service.start()
     assert service._trackers[("paper", "GOOG", "1d")].count == 340
