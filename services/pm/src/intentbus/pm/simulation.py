@@ -8,16 +8,20 @@ It mirrors what the paper executor and the ledger do with an intent, without a b
   full close) worth less than ``min_notional_usd`` is skipped (``below_min_notional``),
   one rounding to 0 is skipped (``zero_size_after_rounding``), reducing nothing is skipped
   (``no_position``), an increase on a reduce-only intent is skipped;
-* the paper venue's fill: at the mark (here the close of the candle the intent was
-  decided on, which the feed publishes as the mark before the candle) moved by
-  ``slippage_bps`` against the order, paying ``taker_fee_bps`` on the notional;
+* the paper venue's fills (its ``matching.py``) at the mark, which is the close of the
+  candle the intent was decided on (the feed publishes it as the mark before the
+  candle): a critical intent or an EMERGENCY_EXIT is a marketable IOC and fills at the
+  mark moved by ``slippage_bps`` against it; any other intent is a GTC limit at the mark
+  that the mark reaches on arrival, so it takes at once at the mark (the taker price
+  capped at its limit); both pay ``taker_fee_bps``. A LOW-urgency limit rests
+  ``passive_offset_bps`` behind the mark on the venue until a later mark reaches it; the
+  simulation fills it at once at that limit as maker (``maker_fee_bps``): an
+  approximation (the reference planner sends no LOW intents);
 * the ledger's accounting: average entry on buys, realized PnL on sells, fees; a
   position fully exited is closed (the PM opens a new one on the next entry).
 
-Live, a non-critical intent is a limit order at the mark that may rest; the simulation
-fills every order at once, which is what the paper venue does while the mark does not
-move between the intent and the order (the feed publishes the next mark only after the
-PM has finished a candle when it runs in lockstep).
+Depth limits of the paper venue (``depth_usd``, ``taker_depth_usd``) are not modelled:
+run the venue with its defaults (unlimited) to compare a live run with a backtest.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ import msgspec
 from intentbus.schemas import (
     CLOSING_ACTIONS,
     INCREASING_ACTIONS,
+    ActionType,
     ExecutionIntent,
     Position,
     Side,
     SkipReason,
+    Urgency,
 )
 from intentbus.schemas.candle import Candle
 
@@ -78,6 +84,8 @@ class CloseFill:
 
     slippage_bps: float = 5.0
     taker_fee_bps: float = 4.5
+    maker_fee_bps: float = 1.5
+    passive_offset_bps: float = 10.0
     lot_size: float = 0.0001
     min_notional_usd: float = 10.0
 
@@ -120,9 +128,8 @@ class CloseFill:
             return skip(SkipReason.ZERO_SIZE.value)
         if not full_close and size * mark < self.min_notional_usd:
             return skip(SkipReason.BELOW_MIN_NOTIONAL.value)
-        slip = self.slippage_bps / 10_000
-        price = mark * (1 + slip) if grows else mark * (1 - slip)
-        fee = size * price * self.taker_fee_bps / 10_000
+        price, fee_bps = self._price(intent, grows, mark)
+        fee = size * price * fee_bps / 10_000
         if grows:
             held = position.size + size
             entry = (position.avg_entry_price * position.size + price * size) / held
@@ -151,6 +158,15 @@ class CloseFill:
             intent.action.value, side.value, size, price, fee, realized,
         )  # fmt: skip
         return trade, updated
+
+    def _price(self, intent: ExecutionIntent, grows: bool, mark: float) -> tuple[float, float]:
+        """Return the fill price and fee rate of the paper venue's order for ``intent``."""
+        against = 1.0 if grows else -1.0
+        if intent.urgency is Urgency.CRITICAL or intent.action is ActionType.EMERGENCY_EXIT:
+            return mark * (1 + against * self.slippage_bps / 10_000), self.taker_fee_bps
+        if intent.urgency is Urgency.LOW:
+            return mark * (1 - against * self.passive_offset_bps / 10_000), self.maker_fee_bps
+        return mark, self.taker_fee_bps
 
 
 def _round_down(size: float, lot: float) -> float:
