@@ -123,3 +123,15 @@ def test_backtest_command_refuses_an_unknown_planner() -> None:
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 2
     assert "no planner 'nope'" in result.output
+
+
+def test_the_legacy_switch_per_book_gives_the_same_intents() -> None:
+    candles = read_ohlcv(GOOG, venue="paper", symbol="GOOG", limit=1200)
+    native = run_backtest(candles, book_config("GOOG", "1d"))
+    legacy_book = BookConfig(
+        book_id="backtest", venue="paper", timeframe="1d", symbols=("GOOG",),
+        allocation_usd=10_000.0, planner="reference-legacy", legacy=True,
+    )  # fmt: skip
+    legacy = run_backtest(candles, PMConfig(books=(legacy_book,), name="backtest"))
+    assert native.intents
+    assert legacy.intents == native.intents
