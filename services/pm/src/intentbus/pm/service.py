@@ -45,6 +45,7 @@ from intentbus.pm.config import PMConfig
 from intentbus.pm.engine import Refusal, TickEngine
 from intentbus.pm.indicators import Features, FeatureTracker
 from intentbus.pm.results import ResultsWatcher
+from intentbus.pm.warmup import fold_stored, resume_point
 from intentbus.schemas import ExecutionIntent, Position, decoder
 from intentbus.schemas.candle import Candle
 
@@ -110,41 +111,16 @@ class PMService:
     async def _warm_up(self) -> int:
         """Fold stored candles up to where the durable resumes; return that sequence."""
         assert self._js is not None
-        stream = self.topology.candles_stream
-        try:
-            info = await self._js.consumer_info(stream, self.durable)
-            floor = info.ack_floor.stream_seq if info.ack_floor else 0
-            resume = max((floor or 0) + 1, info.config.opt_start_seq or 1)
-        except NotFoundError:
-            resume = (await self._js.stream_info(stream)).state.last_seq + 1
-        if resume <= 1:
-            return resume
-        filters = set(self._filters())
-        sub = await self._js.subscribe(
-            self.topology.candles_filter(),
-            stream=stream,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-        )
-        folded = 0
-        try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=5.0)
-                except NatsTimeoutError:
-                    break  # nothing more stored below ``resume`` (gaps, deleted messages)
-                seq = msg.metadata.sequence.stream
-                if seq >= resume:
-                    break
-                if any(_matches(f, msg.subject) for f in filters):
-                    candle = self._decode(msg)
-                    if candle is not None:
-                        self._tracker(candle).update(candle)
-                        folded += 1
-                if seq == resume - 1:
-                    break
-        finally:
-            await sub.unsubscribe()
+        resume = await resume_point(self._js, self.topology, self.durable)
+
+        def fold(msg: Msg) -> bool:
+            candle = self._decode(msg)
+            if candle is None:
+                return False
+            self._tracker(candle).update(candle)
+            return True
+
+        folded = await fold_stored(self._js, self.topology, resume, self._filters(), fold)
         log.info("warmed up on %d stored candles; resuming at sequence %d", folded, resume)
         return resume
 
@@ -221,6 +197,7 @@ class PMService:
                 await self._tick(candle, features, msg)
                 break
             except (LedgerUnavailable, LedgerError) as exc:
+                # Reading positions failed (no ledger, or it has not caught up yet).
                 log.warning("ledger not ready for tick %s: %s; retrying", candle.candle_id, exc)
                 await msg.in_progress()
                 await asyncio.sleep(1.0)
@@ -237,6 +214,28 @@ class PMService:
         client = PositionClient(self._nc, self.topology)
         positions = await self._positions(client, candle.venue)
         plan = self._engine.plan(features, positions, self._clock())
+        refused_open: set[str] = set()
+        for opened in plan.opens:
+            try:
+                await client.open(opened)
+            except LedgerError as exc:  # e.g. the book already has an open position there
+                refused_open.add(opened.position_id)
+                log.warning("ledger refused to open %s: %s", opened.position_id, exc)
+        intents = []
+        for intent in plan.intents:
+            if intent.position_id in refused_open:
+                plan.refusals.append(
+                    Refusal(
+                        book_id=intent.book_id,
+                        position_id=intent.position_id,
+                        action=intent.action,
+                        intent_id=intent.intent_id,
+                        reason="ledger_refused_open",
+                        tick=f"{candle.timeframe}-{int(candle.open_time.timestamp())}",
+                    )
+                )
+            else:
+                intents.append(intent)
         for refusal in plan.refusals:
             log.info(
                 "refused %s %s of %s: %s (tick %s)",
@@ -247,17 +246,15 @@ class PMService:
                 refusal.tick,
             )
         self.refusals.extend(plan.refusals)
-        for opened in plan.opens:
-            await client.open(opened)
         publisher = Publisher(self._js, self.topology)
-        for intent in plan.intents:
+        for intent in intents:
             await publisher.intent(intent)
             self.published.append(intent)
-        if plan.intents:
+        if intents:
             grace = timedelta(seconds=self.config.result_wait_s)
-            until = max(i.valid_until for i in plan.intents) + grace
+            until = max(i.valid_until for i in intents) + grace
             missing = await self._results.wait_for(
-                [i.intent_id for i in plan.intents], until, heartbeat=msg.in_progress
+                [i.intent_id for i in intents], until, heartbeat=msg.in_progress
             )
             if missing:
                 log.warning("no result by the deadline for %s", ", ".join(sorted(missing)))
@@ -275,14 +272,3 @@ class PMService:
             else:
                 fresh.append(position)
         return fresh
-
-
-def _matches(pattern: str, subject: str) -> bool:
-    """Say whether ``subject`` matches a NATS filter with ``*`` and ``>`` wildcards."""
-    wanted, tokens = pattern.split("."), subject.split(".")
-    for index, token in enumerate(wanted):
-        if token == ">":
-            return len(tokens) > index
-        if index >= len(tokens) or (token != "*" and token != tokens[index]):
-            return False
-    return len(tokens) == len(wanted)
