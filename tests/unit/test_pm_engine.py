@@ -13,6 +13,7 @@ from intentbus.pm.config import BookConfig, ConfigError, PMConfig
 from intentbus.pm.engine import TickEngine, new_position_id
 from intentbus.pm.indicators import Features
 from intentbus.pm.planner import PlanContext
+from intentbus.pm.warmup import subject_matches
 from intentbus.schemas import ActionType, Direction, ExecutionIntent, Position
 from tests.unit.test_pm_states import LIFECYCLE, LIFECYCLE_LOWS, run
 
@@ -149,3 +150,17 @@ def test_config_errors_name_the_key(tmp_path: Path, text: str, message: str) -> 
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         PMConfig.load(path)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "matches"),
+    [
+        ("ns.candles.paper.*.1h", "ns.candles.paper.BTC.1h", True),
+        ("ns.candles.paper.*.1h", "ns.candles.paper.BTC.1d", False),
+        ("ns.candles.*.*.*", "ns.candles.paper.BTC", False),
+        ("ns.candles.>", "ns.candles.paper.BTC.1h", True),
+        ("ns.candles.>", "ns.candles", False),
+    ],
+)
+def test_warm_up_subject_filters(pattern: str, subject: str, matches: bool) -> None:
+    assert subject_matches(pattern, subject) is matches
