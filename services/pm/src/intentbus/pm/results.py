@@ -24,6 +24,7 @@ from intentbus.bus import Topology
 
 log = logging.getLogger(__name__)
 RESULT_TAG_PREFIX = "intentbus.result."
+REMEMBERED = 100_000  # results kept (oldest forgotten first): far more than one lookback
 
 
 class _ResultHead(msgspec.Struct):
@@ -78,6 +79,8 @@ class ResultsWatcher:
             return
         seq = msg.metadata.sequence.stream
         self._done[head.intent_id] = (seq, head.status)
+        if len(self._done) > REMEMBERED:
+            del self._done[next(iter(self._done))]
         if head.position_id:
             self._position_seq[head.position_id] = max(
                 seq, self._position_seq.get(head.position_id, 0)

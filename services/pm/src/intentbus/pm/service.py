@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -80,8 +81,9 @@ class PMService:
         self._js: JetStreamContext | None = None
         self._results: ResultsWatcher | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
-        self.published: list[ExecutionIntent] = []
-        self.refusals: list[Refusal] = []
+        # The latest intents and refusals, for operators and tests (bounded).
+        self.published: deque[ExecutionIntent] = deque(maxlen=10_000)
+        self.refusals: deque[Refusal] = deque(maxlen=10_000)
         self.ticks = 0
 
     @property
