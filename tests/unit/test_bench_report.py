@@ -15,6 +15,7 @@ from bench.raw_proc import make_payload, parse_payload
 from bench.readme import BEGIN, END, render_section, replace_section
 from bench.results import assemble
 from bench.stats import LatencySummary, LoadFigures, MaxFigures, StageFigures
+from bench.tracing import SpanCounter, TracingFigures, traced_env
 from intentbus.ledger.sqlite_schema import SCHEMA
 
 MACHINE = {
@@ -33,7 +34,9 @@ def _latency(p50: float, p99: float, p999: float) -> LatencySummary:
     return LatencySummary(count=100, p50_ms=p50, p99_ms=p99, p999_ms=p999, max_ms=p999, mean_ms=p50)
 
 
-def _stage(max_rate: float, p99_at_1000: float, fills: bool = False) -> StageFigures:
+def _stage(
+    max_rate: float, p99_at_1000: float, fills: bool = False, cpu: float = 55.0
+) -> StageFigures:
     fill_500 = _latency(0.5, 1.5, 2.5) if fills else None
     fill_1000 = _latency(0.75, 2.25, 3.5) if fills else None
     return StageFigures(
@@ -43,11 +46,27 @@ def _stage(max_rate: float, p99_at_1000: float, fills: bool = False) -> StageFig
         ],
         max=MaxFigures(sent=100, completed=100, rate=max_rate, latency=_latency(9, 9, 9)),
         result_statuses={"success": 200},
-        cpu_pct={"max": {"executor": 55.0}},
+        cpu_pct={"max": {"executor": cpu}},
+        window_s={"max": 2.0},
     )
 
 
-def _doc(footprint: dict[str, dict[str, float]] | None = None) -> dict[str, object]:
+def _tracing(spans: int = 1_300) -> TracingFigures:
+    on = _stage(max_rate=5_400.0, p99_at_1000=5.0, fills=True, cpu=110.0)
+    on.loads[0] = LoadFigures(500.0, 100, 100, 500.0, _latency(1.5, 3.0, 6.0))
+    return TracingFigures(
+        on=on,
+        spans_received=spans,
+        export_requests=3,
+        spans_by_service={"intentbus-executor": spans},
+        spans_by_name={"X_INTENTS consume": 200, "publish fill": spans - 200},
+        middleware_off_ns={"consume": 2_000.0, "publish": 1_000.0, "per_intent": 4_000.0},
+    )
+
+
+def _doc(
+    footprint: dict[str, dict[str, float]] | None = None, tracing: TracingFigures | None = None
+) -> dict[str, object]:
     codec = CodecFigures(
         project_ns=500.0,
         spec_ns=7_000.0,
@@ -72,6 +91,7 @@ def _doc(footprint: dict[str, dict[str, float]] | None = None) -> dict[str, obje
         },
         started_at="2026-01-01T00:00:00+00:00",
         duration_s=100.0,
+        tracing=tracing,
     )
 
 
@@ -172,6 +192,7 @@ def test_fill_to_ledger_latency_is_in_the_json_per_load() -> None:
     assert pipeline["loads"][1]["fill_latency"]["p99_ms"] == 2.25
     assert pipeline["result_statuses"] == {"success": 200}
     assert pipeline["cpu_pct"] == {"max": {"executor": 55.0}}
+    assert pipeline["window_s"] == {"max": 2.0}
     raw = doc["raw"]
     assert isinstance(raw, dict)
     assert raw["loads"][0]["fill_latency"] is None
@@ -224,3 +245,84 @@ def test_probe_names_the_tables_it_misses(tmp_path: Path) -> None:
     probe = LedgerProbe(path)
     with pytest.raises(ProbeError, match="no fills table"):
         probe.count()
+
+
+def test_tracing_figures_set_on_against_off_and_the_off_path_against_cpu() -> None:
+    doc = _doc(tracing=_tracing())
+    tracing = doc["tracing"]
+    assert isinstance(tracing, dict)
+    assert tracing["max_ratio"] == pytest.approx(0.9)  # 5,400 / 6,000
+    assert tracing["on_cost_pct"] == pytest.approx(10.0)
+    assert tracing["latency_500"]["p50_ratio"] == pytest.approx(1.5)
+    assert tracing["latency_500"]["p99_ratio"] == pytest.approx(1.5)
+    # executor, off: 55% of a core for 2 s over 100 intents = 11 ms per intent
+    assert tracing["executor_cpu_ms_per_intent"]["off"] == pytest.approx(11.0)
+    assert tracing["executor_cpu_ms_per_intent"]["on"] == pytest.approx(22.0)
+    assert tracing["off_pct"] == pytest.approx(100 * 4_000e-9 / 0.011)
+    assert tracing["intents_on"] == 200
+    assert tracing["intent_consume_spans"] == 200
+    verdicts = _verdicts(doc)
+    assert verdicts["tracing on: max throughput cost (1 - on/off)"][1] == "met"
+    assert verdicts["telemetry off: middleware / executor CPU per intent"][1] == "met"
+    json.loads(json.dumps(doc, allow_nan=False))
+
+
+def test_tracing_without_spans_has_no_cost_verdict() -> None:
+    doc = _doc(tracing=_tracing(spans=0))
+    assert _verdicts(doc)["tracing on: max throughput cost (1 - on/off)"] == (None, "n/a")
+    section = render_section(doc, "")
+    assert (
+        "| spans received (0.0 per intent; intents with an INTENTS consume span: 200 of 200)"
+        in section
+    )
+    assert "| > 0 | **missed** |" in section
+
+
+def test_tracing_stage_absent_adds_nothing() -> None:
+    doc = _doc()
+    assert doc["tracing"] is None
+    labels = _verdicts(doc)
+    assert not any(label.startswith(("tracing", "telemetry")) for label in labels)
+    assert "Telemetry off" not in render_section(doc, "")
+
+
+def test_readme_section_has_the_tracing_table() -> None:
+    section = render_section(_doc(tracing=_tracing()), "")
+    assert "| max throughput (msg/s) | 6,000 | 5,400 | 0.90x |  |  |" in section
+    assert "| tracing on: throughput cost, 1 - on/off |  | 10.0% |  | < 15% | met |" in section
+    assert "| p99 at 500/s (ms) | 2.00 | 3.00 | 1.50x |  |  |" in section
+    assert "| executor CPU per intent, max throughput (ms) | 11.000 | 22.000 | 2.00x |" in section
+    assert "per intent, 4,000 ns (consume 2,000 + 2 x publish 1,000)" in section
+    assert "| 0.036% |  |  | < 2% | met |" in section
+    assert "Spans received by service (tracing on): intentbus-executor 1,300." in section
+
+
+def test_traced_env_turns_tracing_on_and_metrics_off() -> None:
+    env = traced_env("http://127.0.0.1:4318")
+    assert env["OTEL_TRACES_EXPORTER"] == "otlp"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
+    assert env["OTEL_METRICS_EXPORTER"] == "none"
+
+
+def test_span_counter_counts_exported_spans_by_service_and_name() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    attr = resource_spans.resource.attributes.add()
+    attr.key, attr.value.string_value = "service.name", "intentbus-ledger"
+    scope = resource_spans.scope_spans.add()
+    for name in ("RESULTS consume", "RESULTS consume", "ledger answer get"):
+        span = scope.spans.add()
+        span.name = name
+    counter = SpanCounter()
+    try:
+        counter._take(request.SerializeToString())
+        assert counter.total == 3
+        assert counter.requests == 1
+        assert counter.by_service == {"intentbus-ledger": 3}
+        assert counter.by_name == {"RESULTS consume": 2, "ledger answer get": 1}
+    finally:
+        counter._server.server_close()

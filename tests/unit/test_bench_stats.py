@@ -155,3 +155,21 @@ def test_fill_latency_without_completed_intents_uses_the_fills_own_sends() -> No
     assert figures.completed == 0
     assert figures.fill_latency is not None
     assert figures.fill_latency.count == 1000
+
+
+def test_cpu_per_intent_is_cpu_share_times_window_over_intents() -> None:
+    from bench.stats import LatencySummary, MaxFigures, StageFigures
+
+    lat = LatencySummary(4, 1.0, 1.0, 1.0, 1.0, 1.0)
+    stage = StageFigures(
+        loads=[],
+        max=MaxFigures(sent=4_000, completed=4_000, rate=800.0, latency=lat),
+        cpu_pct={"max": {"executor": 50.0}},
+        window_s={"max": 8.0},
+    )
+    assert stage.cpu_s_per_intent("executor") == pytest.approx(0.001)  # 4 s of CPU / 4,000
+    assert math.isnan(stage.cpu_s_per_intent("ledger"))
+    short = MaxFigures(sent=4_000, completed=3_999, rate=800.0, latency=lat)
+    incomplete = StageFigures(loads=[], max=short, cpu_pct=stage.cpu_pct, window_s=stage.window_s)
+    assert math.isnan(incomplete.cpu_s_per_intent("executor"))
+    assert math.isnan(StageFigures(loads=[]).cpu_s_per_intent("executor"))

@@ -46,9 +46,10 @@ def test_each_shape_is_accepted_and_holds_are_dropped() -> None:
     }
     hold = {**legacy, "decision_type": "hold"}
     lines = [_intent_line(), json.dumps(spec_shape), "", json.dumps(legacy), json.dumps(hold)]
-    intents, errors, holds = parse_lines(lines)
-    assert errors == []
-    assert holds == 1
+    parsed = parse_lines(lines)
+    intents = parsed.intents
+    assert parsed.errors == []
+    assert parsed.hold_lines == [5]
     assert [i.action for i in intents] == [ActionType.TRIM, ActionType.ADD, ActionType.EXIT]
     assert intents[2].position_id == "p3"
 
@@ -57,7 +58,8 @@ def test_bad_lines_are_reported_by_number_with_the_reason() -> None:
     bad_range = json.loads(_intent_line())
     bad_range["priority"] = 500
     lines = [_intent_line(), "{oops", json.dumps(bad_range), "[1, 2]"]
-    intents, errors, _ = parse_lines(lines)
+    parsed = parse_lines(lines)
+    intents, errors = parsed.intents, parsed.errors
     assert len(intents) == 1
     assert [e.line for e in errors] == [2, 3, 4]
     assert "priority" in errors[1].error

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from intentbus.schemas.candle import Candle
 from intentbus.schemas.control import HaltSwitch, Heartbeat
 from intentbus.schemas.fill import Fill
 from intentbus.schemas.intent import ExecutionIntent
@@ -38,6 +39,7 @@ MESSAGE_TYPES: dict[str, type[msgspec.Struct]] = {
     "Mark": Mark,
     "HaltSwitch": HaltSwitch,
     "Heartbeat": Heartbeat,
+    "Candle": Candle,
 }
 
 _encoder = msgspec.json.Encoder()

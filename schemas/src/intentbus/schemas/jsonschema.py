@@ -24,6 +24,7 @@ WIRE_MESSAGES = (
     "Position",
     "HaltSwitch",
     "Heartbeat",
+    "Candle",
 )
 
 

@@ -24,6 +24,7 @@ from intentbus.schemas import (
     encode,
     validated,
 )
+from intentbus.schemas.candle import Candle
 
 MSG_ID = "Nats-Msg-Id"
 
@@ -159,6 +160,12 @@ class Publisher:
         subject = self._topology.marks_subject(mark.venue, mark.symbol)
         msg_id = f"{mark.venue}-{mark.symbol}-{mark.at.timestamp():.6f}"
         return await publish_with_id(self._js, subject, encode(mark), msg_id, kind="mark")
+
+    async def candle(self, candle: Candle) -> PubAck:
+        """Validate and publish a closed candle; its ``candle_id`` is the ``Nats-Msg-Id``."""
+        checked = validated(candle)
+        subject = self._topology.candles_subject(checked.venue, checked.symbol, checked.timeframe)
+        return await publish_with_id(self._js, subject, encode(checked), checked.candle_id)
 
     async def raw(self, subject: str, payload: bytes, msg_id: str) -> PubAck:
         """Publish bytes as they are (operators' hand-written JSON, replays)."""

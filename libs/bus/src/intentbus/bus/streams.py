@@ -134,6 +134,11 @@ def core_streams(topology: Topology) -> tuple[StreamSpec, ...]:
             duplicate_window_s=60.0,
             description="Latest mark price per venue and symbol",
         ),
+        StreamSpec(
+            name=topology.candles_stream,
+            subjects=(topology.candles_filter(),),
+            description="Closed candles by venue, symbol and timeframe (PM warm-up, replay)",
+        ),
     )
 
 

@@ -86,6 +86,11 @@ class Topology:
         """Return the name of the stream holding mark prices (last per symbol)."""
         return self._name("MARKS")
 
+    @property
+    def candles_stream(self) -> str:
+        """Return the name of the stream holding closed candles (retained, replayable)."""
+        return self._name("CANDLES")
+
     def bucket(self, base: str) -> str:
         """Return the name of a KV bucket."""
         return self._name(check_token("bucket", base))
@@ -187,6 +192,26 @@ class Topology:
         if venue is None:
             return self._subject("marks", ">")
         return self._subject("marks", check_token("venue", venue), ">")
+
+    def candles_subject(self, venue: str, symbol: str, timeframe: str) -> str:
+        """Return the subject closed candles of ``symbol`` on ``venue`` at ``timeframe`` go to."""
+        return self._subject(
+            "candles",
+            check_token("venue", venue),
+            check_token("symbol", symbol),
+            check_token("timeframe", timeframe),
+        )
+
+    def candles_filter(
+        self, venue: str | None = None, symbol: str | None = None, timeframe: str | None = None
+    ) -> str:
+        """Return the filter for every candle, or one venue's, symbol's or timeframe's."""
+        return self._subject(
+            "candles",
+            check_token("venue", venue) if venue is not None else "*",
+            check_token("symbol", symbol) if symbol is not None else "*",
+            check_token("timeframe", timeframe) if timeframe is not None else "*",
+        )
 
     def ledger_subject(self, operation: str) -> str:
         """Return the request/reply subject of a ledger operation (``get``, ``list``, ``open``)."""

@@ -24,10 +24,12 @@ from intentbus.command.common import (
     NatsUrlOption,
     bus_session,
     console,
+    err_console,
     fail,
     run,
 )
 from intentbus.schemas import (
+    CLOSING_ACTIONS,
     ActionType,
     ExecutionIntent,
     Mark,
@@ -48,7 +50,10 @@ class TailWhat(StrEnum):
 
 def publish(
     action: Annotated[ActionType | None, typer.Option(help="Action (not hold).")] = None,
-    size_frac: Annotated[float, typer.Option(help="Fraction in [0, 1].")] = 0.0,
+    size_frac: Annotated[
+        float | None,
+        typer.Option(help="Fraction in (0, 1]; required for add, reclaim and trim, 1 for exits."),
+    ] = None,
     position: Annotated[str | None, typer.Option(help="Position id.")] = None,
     symbol: Annotated[str | None, typer.Option(help="Token contract / venue symbol.")] = None,
     venue: Annotated[str | None, typer.Option(help="Venue namespace (token_chain).")] = None,
@@ -88,11 +93,13 @@ def publish(
         ]
         if missing:
             raise fail(f"missing {', '.join(missing)} (or give --file)")
+        chosen = action or ActionType.ADD
+        size = _flag_size(chosen, size_frac)
         try:
             intents = [
                 build_intent(
-                    action=action or ActionType.ADD,
-                    size_frac=size_frac,
+                    action=chosen,
+                    size_frac=size,
                     position_id=position or "",
                     token_contract=symbol or "",
                     token_chain=venue or "",
@@ -112,24 +119,42 @@ def publish(
     run(_publish_all(intents, nats_url, namespace))
 
 
+def _flag_size(action: ActionType, size_frac: float | None) -> float:
+    """Return the size of a flag-built intent: explicit for add/reclaim/trim, 1 for exits."""
+    if action is ActionType.HOLD:
+        raise fail("a HOLD is never published: there is nothing to execute")
+    if size_frac is None:
+        if action in CLOSING_ACTIONS:
+            return 1.0
+        raise fail(f"--size-frac is required for {action.value} (a fraction in (0, 1])")
+    if action not in CLOSING_ACTIONS and size_frac <= 0.0:
+        raise fail(f"--size-frac must be greater than 0 for {action.value}")
+    return size_frac
+
+
 def _intents_from_file(file: str, skip_invalid: bool) -> list[ExecutionIntent]:
     try:
         lines = sys.stdin.readlines() if file == "-" else Path(file).read_text().splitlines()
     except OSError as exc:
         raise fail(f"cannot read {file}: {exc.strerror}") from None
-    intents, errors, holds = parse_lines(lines)
-    if errors:
+    parsed = parse_lines(lines)
+    for item in parsed.warnings:
+        err_console.print(f"[yellow]warning:[/] line {item.line}: {item.warning}")
+    if parsed.errors:
         table = Table(title="Invalid lines", title_style="bold red")
         table.add_column("line", justify="right")
         table.add_column("error")
-        for item in errors:
-            table.add_row(str(item.line), item.error)
+        for error in parsed.errors:
+            table.add_row(str(error.line), error.error)
         console.print(table)
         if not skip_invalid:
-            raise fail(f"{len(errors)} invalid line(s): nothing was published")
-    if holds:
-        console.print(f"{holds} hold decision(s) dropped: HOLD is never published")
-    return intents
+            raise fail(f"{len(parsed.errors)} invalid line(s): nothing was published")
+    if parsed.holds:
+        numbers = ", ".join(str(n) for n in parsed.hold_lines)
+        console.print(
+            f"{parsed.holds} hold line(s) skipped (line {numbers}): HOLD is never published"
+        )
+    return parsed.intents
 
 
 async def _publish_all(intents: list[ExecutionIntent], nats_url: str | None, ns: str) -> None:

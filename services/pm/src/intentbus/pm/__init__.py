@@ -1,0 +1,1 @@
+"""The intentbus portfolio manager: feed, tick loop, planners and backtest."""
