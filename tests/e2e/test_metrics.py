@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import urllib.request
 from typing import Any
 
@@ -160,6 +161,21 @@ async def test_services_serve_their_metrics_with_labels(
     assert _value(executor, "intentbus_dead_letters_total", stream=intents_stream) == 1
     assert _value(executor, "intentbus_consumer_pending", stream=intents_stream) is not None
     assert _value(executor, "intentbus_nats_reconnects_total") == 0
+
+    # The halt state: an operator's switch shows on the executor as its mode's level.
+    reduce_only = [sys.executable, "-m", "intentbus.command.app", "reduce-only", "--venue"]
+    setter = await asyncio.create_subprocess_exec(
+        *reduce_only, "paper", "--reason", "metrics test", *system.common,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert await asyncio.wait_for(setter.wait(), 30) == 0
+    halted = await wait_for(
+        lambda: _scrape(ports["executor"]),
+        until=lambda s: _value(s, "intentbus_halt_state", scope="venue paper") == 1,
+        timeout_s=30,
+        what="the halt state metric",
+    )
+    assert _value(halted, "intentbus_halt_state", scope="venue paper") == 1
 
     def ledger_done(samples: list[Sample]) -> bool:
         return (_value(samples, "intentbus_ledger_intent_to_applied_seconds_count") or 0) >= 2

@@ -58,6 +58,7 @@ from intentbus.executor.settings import (
 )
 from intentbus.executor.traced import TracedVenue
 from intentbus.schemas import ExecutionIntent, HaltSwitch
+from intentbus.telemetry import instruments
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,9 @@ class ExecutorRuntime:
 
     def _switch_changed(self, switch: HaltSwitch) -> None:
         """Cancel the working orders the switches forbid now (from the halt watch)."""
+        instruments.halt_state().set(
+            instruments.HALT_LEVELS[switch.mode.value], {"scope": switch.scope}
+        )
         self._sweep(f"halt switch {switch.scope} set to {switch.mode.value}: {switch.reason}")
 
     def _sweep(self, why: str) -> None:

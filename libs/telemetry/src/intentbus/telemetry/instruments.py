@@ -101,3 +101,14 @@ def reconnects() -> Counter:
 def disconnects() -> Counter:
     """NATS disconnects of this process (not its own drain or close)."""
     return meter().create_counter("intentbus.nats.disconnects", description="NATS disconnects")
+
+
+HALT_LEVELS = {"active": 0, "reducing": 1, "halted": 2}
+
+
+@cache
+def halt_state() -> _Gauge:
+    """Each halt switch an executor sees, by scope: 0 active, 1 reducing, 2 halted."""
+    return meter().create_gauge(
+        "intentbus.halt.state", description="halt switch mode: 0 active, 1 reducing, 2 halted"
+    )
