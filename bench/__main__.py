@@ -25,12 +25,13 @@ from bench.readme import update_readme
 from bench.report import render, write_json
 from bench.results import assemble
 from bench.stats import StageFigures
+from bench.tracing import TracingFigures, run_tracing
 from intentbus.bus.embedded import EmbeddedNatsServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 COMMITTED = HERE / "latest-figures.json"
-STAGES = ("codec", "raw", "pipeline")
+STAGES = ("codec", "raw", "pipeline", "tracing")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     raw: StageFigures | None = None
     pipe: StageFigures | None = None
     footprint: dict[str, dict[str, float]] = {}
+    tracing: TracingFigures | None = None
     with (
         console.status("starting") as status,
         tempfile.TemporaryDirectory(prefix="ib-bench-") as tmp,
@@ -132,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             with nats_server(work, "nats-pipeline") as server:
                 extra = {"nats-server": server.pid} if server.pid else {}
                 pipe, footprint = asyncio.run(_pipeline(server.url, logs, cfg, say, extra))
+        if "tracing" in stages:  # the pipeline's loads again, tracing on; off: see bench.tracing
+            with nats_server(work, "nats-tracing") as server:
+                extra = {"nats-server": server.pid} if server.pid else {}
+                tracing = asyncio.run(run_tracing(server.url, logs, cfg, say, extra))
     doc = assemble(
         machine=info,
         config=dataclasses.asdict(cfg),
@@ -141,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         footprint=footprint,
         started_at=started_at,
         duration_s=time.monotonic() - started,
+        tracing=tracing,
     )
     render(doc, console)
     write_json(doc, args.out)

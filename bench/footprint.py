@@ -67,6 +67,7 @@ class RssSampler:
     window: str = ""
     peaks: dict[str, dict[str, int]] = field(default_factory=dict)
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)  # window -> its length, seconds
     _cpu_start: dict[str, float] = field(default_factory=dict)
     _wall_start: float = 0.0
 
@@ -87,6 +88,7 @@ class RssSampler:
         for name, pid in self.pids.items():
             peaks[name] = max(peaks[name], high_water_bytes(pid))
         wall = time.monotonic() - self._wall_start
+        self.wall[self.window] = wall
         if wall > 0:
             self.cpu[self.window] = {
                 name: 100.0 * (self._cpu(name, pid) - self._cpu_start.get(name, 0.0)) / wall

@@ -37,21 +37,38 @@ from intentbus.bus import LedgerUnavailable, PositionClient, Topology, provision
 Say = Callable[[str], None]
 STOP_S = 10.0
 PROFILE_STOP_S = 120.0
+# every service of the pipeline stage runs with telemetry off, whatever this shell says
+TELEMETRY_OFF = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
 
 
 class PipelineStage:
     """Run the services, the loads and the max-throughput run; keep footprint windows."""
 
-    def __init__(self, url: str, workdir: Path, cfg: BenchConfig, say: Say) -> None:
+    def __init__(
+        self,
+        url: str,
+        workdir: Path,
+        cfg: BenchConfig,
+        say: Say,
+        env: dict[str, str] | None = None,
+        tag: str = "",
+    ) -> None:
+        """Run the services with ``env`` set on top of ours (default: telemetry off).
+
+        ``tag`` names a second run's logs and database apart (``ledger-TAG.log``...).
+        """
         self.url = url
         self.workdir = workdir
         self.cfg = cfg
         self.say = say
         self.topology = Topology("bench" + uuid.uuid4().hex[:8])
-        self.db = workdir / "ledger.sqlite3"
-        self.venue = Child("paper-venue", workdir)
-        self.ledger = Child("ledger", workdir)
-        self.executor = Child("executor-paper", workdir)
+        suffix = f"-{tag}" if tag else ""
+        self.label = f"pipeline{suffix}"
+        env = TELEMETRY_OFF if env is None else env
+        self.db = workdir / f"ledger{suffix}.sqlite3"
+        self.venue = Child(f"paper-venue{suffix}", workdir, env)
+        self.ledger = Child(f"ledger{suffix}", workdir, env)
+        self.executor = Child(f"executor-paper{suffix}", workdir, env)
         self.probe = LedgerProbe(self.db)
         self.sent: dict[str, int] = {}
         self.expected = 0
@@ -89,6 +106,7 @@ class PipelineStage:
                 await sampler_task
             if self.sampler is not None:
                 figures.cpu_pct = dict(self.sampler.cpu)
+                figures.window_s = dict(self.sampler.wall)
             # under pyinstrument a service writes its report after SIGTERM: give it time
             stop_s = PROFILE_STOP_S if self.cfg.profile else STOP_S
             codes = {child.name: await child.stop(stop_s) for child in reversed(self.children)}
@@ -104,13 +122,13 @@ class PipelineStage:
     async def _start_services(self, nc: Client) -> None:
         common = ["--nats-url", self.url, "--namespace", self.topology.namespace]
         await provision(nc.jetstream(), self.topology)
-        self.say("pipeline: starting paper venue")
+        self.say(f"{self.label}: starting paper venue")
         prices = f"prices={prices_option(self.cfg.pipeline_positions)}"
         await self.venue.start(
             *self._command("paper-venue"), "--option", prices, *common, stdout_pipe=True
         )
         await self._wait_venue()
-        self.say("pipeline: starting ledger and paper executor")
+        self.say(f"{self.label}: starting ledger and paper executor")
         await self.ledger.start(*self._command("ledger"), "--db", str(self.db), *common)
         await self.executor.start(*self._command("executor"), "--venue", "paper", *common)
         positions = PositionClient(nc, self.topology, timeout_s=1.0)
@@ -147,14 +165,14 @@ class PipelineStage:
         cfg = self.cfg
         assert self.sampler is not None
         js = nc.jetstream(publish_async_max_pending=cfg.max_pending)
-        self.say("pipeline: warm-up (one intent per position, then 500)")
+        self.say(f"{self.label}: warm-up (one intent per position, then 500)")
         await self._publish_and_drain(js, len(self.source.positions), 0.0, 60.0)
         self.sampler.start_window("idle")
         await asyncio.sleep(cfg.idle_s)
         self.sampler.end_window()
         await self._publish_and_drain(js, 500, 500.0, cfg.drain_timeout_s)
         for rate in cfg.loads:
-            self.say(f"pipeline: {rate:,.0f}/s for {cfg.warmup_s + cfg.measure_s:g} s")
+            self.say(f"{self.label}: {rate:,.0f}/s for {cfg.warmup_s + cfg.measure_s:g} s")
             self.sampler.start_window(f"load_{rate:g}")
             count = cfg.load_count(rate)
             ids, done = await self._publish_and_drain(js, count, rate, cfg.drain_timeout_s)
@@ -163,13 +181,13 @@ class PipelineStage:
             load = analyse_load(rate, count, pairs, cfg.warmup_s, fills)
             figures.loads.append(load)
             if not load.sustained:
-                self.say(f"pipeline: {rate:,.0f}/s not sustained ({load.achieved_rate:,.0f}/s)")
+                self.say(f"{self.label}: {rate:,.0f}/s not sustained ({load.achieved_rate:,.0f}/s)")
             if not done:
                 break  # a backlog would spoil every later figure
         with contextlib.suppress(TimeoutError):
             await self._drain(cfg.drain_timeout_s)  # a backlog left by an overload
         count = cfg.pipeline_max_count
-        self.say(f"pipeline: max throughput, {count:,} intents")
+        self.say(f"{self.label}: max throughput, {count:,} intents")
         self.sampler.start_window("max")
         ids, _ = await self._publish_and_drain(js, count, 0.0, 2 * cfg.drain_timeout_s)
         self.sampler.end_window()
@@ -222,10 +240,16 @@ class PipelineStage:
 
 
 async def run_pipeline(
-    url: str, workdir: Path, cfg: BenchConfig, say: Say, extra_pids: dict[str, int]
+    url: str,
+    workdir: Path,
+    cfg: BenchConfig,
+    say: Say,
+    extra_pids: dict[str, int],
+    env: dict[str, str] | None = None,
+    tag: str = "",
 ) -> tuple[StageFigures, dict[str, dict[str, float]]]:
     """Run the pipeline stage; return its figures and peak RSS (MB) per window and service."""
-    stage = PipelineStage(url, workdir, cfg, say)
+    stage = PipelineStage(url, workdir, cfg, say, env, tag)
     figures = await stage.run(extra_pids)
     footprint = {} if stage.sampler is None else {
         window: stage.sampler.peak_mb(window) for window in stage.sampler.peaks

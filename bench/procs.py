@@ -12,10 +12,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def child_env() -> dict[str, str]:
-    """Return the environment of a child: ours, with the repository importable."""
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the environment of a child: ours plus ``extra``, with the repository importable."""
     paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    return {**os.environ, **(extra or {}), "PYTHONPATH": os.pathsep.join(paths)}
 
 
 class ChildFailed(RuntimeError):
@@ -25,9 +25,10 @@ class ChildFailed(RuntimeError):
 class Child:
     """One child process running ``python -m MODULE ARGS``; stderr goes to a log file."""
 
-    def __init__(self, name: str, log_dir: Path) -> None:
+    def __init__(self, name: str, log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
+        self.env = dict(env or {})  # set on top of this process's environment
         self._proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -52,7 +53,7 @@ class Child:
                 *args,
                 stdout=asyncio.subprocess.PIPE if stdout_pipe else log,
                 stderr=log,
-                env=child_env(),
+                env=child_env(self.env),
             )
 
     async def read_line(self, timeout_s: float) -> str:

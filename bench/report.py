@@ -155,6 +155,119 @@ def footprint_table(doc: dict[str, Any]) -> Table:
     return table
 
 
+def tracing_rows(doc: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """Return the tracing figures as (figure, off, on, on/off, target, verdict) rows.
+
+    The verdict cells hold the verdict's key (``met``, ``missed``, ``n/a``) or nothing;
+    the Rich table and the README each style them their own way.
+    """
+    tracing = doc.get("tracing")
+    if not tracing:
+        return []
+    verdicts = {row["key"]: row for row in doc["verdicts"]}
+    off_row, on_row = verdicts["tracing_off_pct"], verdicts["tracing_on_cost_pct"]
+    rate, cpu = tracing["max_rate"], tracing["executor_cpu_ms_per_intent"]
+    lat = tracing["latency_500"]
+    off_lat, on_lat = lat.get("off") or {}, lat.get("on") or {}
+    sustained = lat.get("sustained") or {}
+    unsustained = [name for name in ("off", "on") if sustained.get(name) is False]
+    note = f" (not sustained: {', '.join(unsustained)})" if unsustained else ""
+    ns = tracing["middleware_off_ns"]
+    ns_on = tracing.get("middleware_on_ns") or {}
+    spans, intents = tracing["spans_received"], tracing["intents_on"]
+    per_intent = num(spans / intents, 1) if intents else "-"
+    consumed = f"{tracing['intent_consume_spans']:,} of {intents:,}"
+    return [
+        (
+            "max throughput (msg/s)",
+            num(rate.get("off")),
+            num(rate.get("on")),
+            num(tracing["max_ratio"], suffix="x"),
+            "",
+            "",
+        ),
+        (
+            "tracing on: throughput cost, 1 - on/off",
+            "",
+            num(tracing["on_cost_pct"], 1, "%"),
+            "",
+            on_row["target"],
+            on_row["verdict"],
+        ),
+        (
+            f"p50 at 500/s (ms){note}",
+            num(off_lat.get("p50_ms")),
+            num(on_lat.get("p50_ms")),
+            num(lat.get("p50_ratio"), suffix="x"),
+            "",
+            "",
+        ),
+        (
+            "p99 at 500/s (ms)",
+            num(off_lat.get("p99_ms")),
+            num(on_lat.get("p99_ms")),
+            num(lat.get("p99_ratio"), suffix="x"),
+            "",
+            "",
+        ),
+        (
+            "executor CPU per intent, max throughput (ms)",
+            num(cpu.get("off"), 3),
+            num(cpu.get("on"), 3),
+            num(ratio_of(cpu.get("on"), cpu.get("off")), suffix="x"),
+            "",
+            "",
+        ),
+        (
+            "middleware per intent, consume + 2 x publish (ns; on: spans dropped, not exported)",
+            num(ns.get("per_intent"), 0),
+            num(ns_on.get("per_intent"), 0),
+            num(ratio_of(ns_on.get("per_intent"), ns.get("per_intent")), suffix="x"),
+            "",
+            "",
+        ),
+        (
+            f"spans received ({per_intent} per intent; intents with an INTENTS consume "
+            f"span: {consumed})",
+            "",
+            f"{spans:,}",
+            "",
+            "> 0",
+            "met" if spans else "missed",
+        ),
+        (
+            f"telemetry off: middleware per intent, {num(ns.get('per_intent'), 0)} ns "
+            f"(consume {num(ns.get('consume'), 0)} + 2 x publish {num(ns.get('publish'), 0)})"
+            " / executor CPU per intent",
+            num(tracing["off_pct"], 2, "%"),
+            "",
+            "",
+            off_row["target"],
+            off_row["verdict"],
+        ),
+    ]
+
+
+def ratio_of(numerator: float | None, denominator: float | None) -> float | None:
+    """Return numerator / denominator, or None when either is missing or the divisor is 0."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def tracing_table(doc: dict[str, Any]) -> Table:
+    """Return the pipeline with telemetry off against tracing on, and the off path's cost."""
+    table = Table(title="Tracing: pipeline with telemetry off vs tracing on (OTLP, every service)")
+    for header in ("Figure", "Off", "On", "On / off", "Target", "Verdict"):
+        table.add_column(header, justify="left" if header == "Figure" else "right")
+    rows = tracing_rows(doc)
+    if not rows:
+        table.add_row("tracing stage did not run", "", "", "", "", "")
+    for *cells, verdict in rows:
+        table.add_row(*cells, VERDICT_STYLE[verdict] if verdict else "")
+    return table
+
+
 def targets_table(doc: dict[str, Any]) -> Table:
     """Return every target with its value and verdict."""
     table = Table(title="Targets")
@@ -173,13 +286,18 @@ def render(doc: dict[str, Any], console: Console) -> None:
         f"  Python {machine['python']}  nats-server {machine['nats_server']}"
         f"  load avg at start {machine['loadavg_at_start']}  took {doc['duration_s']:.0f} s"
     )
-    for table in (bus_table(doc), codec_table(doc), footprint_table(doc), targets_table(doc)):
+    tables = (bus_table(doc), codec_table(doc), footprint_table(doc), tracing_table(doc))
+    for table in (*tables, targets_table(doc)):
         console.print(table)
     statuses = (doc.get("pipeline") or {}).get("result_statuses") or {}
     if statuses:
         counts = ", ".join(f"{name} {count:,}" for name, count in sorted(statuses.items()))
         console.print(f"pipeline final results by status: {counts}")
-    for stage in ("raw", "pipeline"):
+    tracing = doc.get("tracing") or {}
+    if tracing.get("spans_by_service"):
+        counts = ", ".join(f"{n} {c:,}" for n, c in sorted(tracing["spans_by_service"].items()))
+        console.print(f"tracing: spans received by service: {counts}")
+    for stage in ("raw", "pipeline", "tracing"):
         error = (doc.get(stage) or {}).get("error")
         if error:
             console.print(f"[bold red]{stage} stage failed:[/] {error}")

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.codec import CodecFigures
 from bench.stats import TARGETS, StageFigures, Target, ratio
+from bench.tracing import TracingFigures
 
 SERVICES = ("paper-venue", "ledger", "executor")
 FOOTPRINT_WINDOWS = (("idle", "idle"), ("load_1000", "1,000/s"))
@@ -34,6 +35,70 @@ def stage_dict(stage: StageFigures | None) -> dict[str, Any] | None:
         "error": stage.error,
         "result_statuses": dict(stage.result_statuses),
         "cpu_pct": {window: dict(procs) for window, procs in stage.cpu_pct.items()},
+        "window_s": dict(stage.window_s),
+    }
+
+
+def _pct_cost(on: float | None, off: float | None) -> float:
+    """Return 100 * (1 - on/off): the share of throughput lost (NaN when either is missing)."""
+    share = ratio(on, off)
+    return math.nan if math.isnan(share) else 100.0 * (1.0 - share)
+
+
+def tracing_dict(
+    tracing: TracingFigures | None, pipe: StageFigures | None
+) -> dict[str, Any] | None:
+    """Return the tracing stage's figures, set against the pipeline stage's (telemetry off)."""
+    if tracing is None:
+        return None
+    on = tracing.on
+    on_max = on.max.rate if on and on.max else None
+    off_max = pipe.max.rate if pipe and pipe.max else None
+    on_500, off_500 = (on.at(500.0) if on else None), (pipe.at(500.0) if pipe else None)
+    cpu_off = pipe.cpu_s_per_intent("executor") if pipe else math.nan
+    cpu_on = on.cpu_s_per_intent("executor") if on else math.nan
+    per_intent_ns = tracing.middleware_off_ns.get("per_intent")
+    off_pct = ratio(None if per_intent_ns is None else per_intent_ns / 1e9, cpu_off)
+    # every intent of the traced run (warm-ups included) ends in one final result
+    intents = sum(on.result_statuses.values()) if on else 0
+    intent_spans = sum(
+        count for name, count in tracing.spans_by_name.items() if name.endswith("INTENTS consume")
+    )
+    return {
+        "spans_received": tracing.spans_received,
+        "export_requests": tracing.export_requests,
+        "spans_by_service": dict(tracing.spans_by_service),
+        "spans_by_name": dict(tracing.spans_by_name),
+        "intents_on": intents,
+        "intent_consume_spans": intent_spans,
+        "middleware_off_ns": dict(tracing.middleware_off_ns),
+        "middleware_on_ns": dict(tracing.middleware_on_ns),
+        "executor_cpu_ms_per_intent": {
+            "off": cpu_off * 1e3,
+            "on": cpu_on * 1e3,
+        },
+        "off_pct": 100.0 * off_pct,
+        "max_rate": {"off": off_max, "on": on_max},
+        "max_ratio": ratio(on_max, off_max),
+        "on_cost_pct": _pct_cost(on_max, off_max),
+        "latency_500": {
+            "off": None if off_500 is None else dataclasses.asdict(off_500.latency),
+            "on": None if on_500 is None else dataclasses.asdict(on_500.latency),
+            "sustained": {
+                "off": None if off_500 is None else off_500.sustained,
+                "on": None if on_500 is None else on_500.sustained,
+            },
+            "p50_ratio": ratio(
+                on_500.latency.p50_ms if on_500 else None,
+                off_500.latency.p50_ms if off_500 else None,
+            ),
+            "p99_ratio": ratio(
+                on_500.latency.p99_ms if on_500 else None,
+                off_500.latency.p99_ms if off_500 else None,
+            ),
+        },
+        "on_run": stage_dict(on),
+        "error": tracing.error,
     }
 
 
@@ -83,6 +148,7 @@ def assemble(
     footprint: dict[str, dict[str, float]],
     started_at: str,
     duration_s: float,
+    tracing: TracingFigures | None = None,
 ) -> dict[str, Any]:
     """Return the whole run as a JSON-ready document."""
     raw_max = raw.max.rate if raw and raw.max else None
@@ -108,6 +174,12 @@ def assemble(
             verdicts.append(
                 verdict_row(TARGETS["service_rss_mb"], value, f"peak RSS {service}, {label}")
             )
+    traced = tracing_dict(tracing, pipe)
+    if traced is not None:
+        verdicts.append(verdict_row(TARGETS["tracing_off_pct"], traced["off_pct"]))
+        # tracing that delivered no span is not a cost figure
+        on_cost = traced["on_cost_pct"] if tracing and tracing.spans_received else math.nan
+        verdicts.append(verdict_row(TARGETS["tracing_on_cost_pct"], on_cost))
     document: dict[str, Any] = clean(
         {
             "schema": 1,
@@ -121,6 +193,7 @@ def assemble(
                 **dataclasses.asdict(codec), "speedup": codec.speedup
             },
             "fill_to_ledger_ms": fill_to_ledger(pipe),
+            "tracing": traced,
             "footprint_mb": footprint,
             "ratios": ratios,
             "verdicts": verdicts,

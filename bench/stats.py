@@ -145,6 +145,20 @@ TARGETS: dict[str, Target] = {
         Target("pipeline_p99_ratio_1000", "pipeline p99 / raw p99 at 1,000/s", "<=", 3.0, "x"),
         Target("codec_ratio", "codec speed-up vs spec dataclass+json", ">=", 12.0, "x"),
         Target("service_rss_mb", "peak RSS of each service", "<", 150.0, " MB"),
+        Target(
+            "tracing_off_pct",
+            "telemetry off: middleware / executor CPU per intent",
+            "<",
+            2.0,
+            "%",
+        ),
+        Target(
+            "tracing_on_cost_pct",
+            "tracing on: max throughput cost (1 - on/off)",
+            "<",
+            15.0,
+            "%",
+        ),
     )
 }
 
@@ -228,6 +242,22 @@ class StageFigures:
     error: str | None = None
     result_statuses: dict[str, int] = field(default_factory=dict)
     cpu_pct: dict[str, dict[str, float]] = field(default_factory=dict)  # window -> process
+    window_s: dict[str, float] = field(default_factory=dict)  # window -> its length
+
+    def cpu_s_per_intent(self, process: str) -> float:
+        """Return the CPU seconds ``process`` used per intent in the max-throughput run.
+
+        Its CPU share in the ``max`` window (% of one core) times the window's length,
+        over the intents sent in it; the window ends once the ledger has committed every
+        one of them. NaN when the window, the process or a complete max run is missing.
+        """
+        pct = self.cpu_pct.get("max", {}).get(process)
+        wall = self.window_s.get("max")
+        if pct is None or wall is None or self.max is None or self.max.sent <= 0:
+            return math.nan
+        if self.max.completed < self.max.sent:
+            return math.nan
+        return pct / 100.0 * wall / self.max.sent
 
     def at(self, rate: float) -> LoadFigures | None:
         """Return the figures of the load offered at ``rate``, if it ran."""

@@ -61,6 +61,7 @@ def _tracing(spans: int = 1_300) -> TracingFigures:
         spans_by_service={"intentbus-executor": spans},
         spans_by_name={"X_INTENTS consume": 200, "publish fill": spans - 200},
         middleware_off_ns={"consume": 2_000.0, "publish": 1_000.0, "per_intent": 4_000.0},
+        middleware_on_ns={"consume": 20_000.0, "publish": 20_000.0, "per_intent": 60_000.0},
     )
 
 
@@ -294,6 +295,7 @@ def test_readme_section_has_the_tracing_table() -> None:
     assert "| executor CPU per intent, max throughput (ms) | 11.000 | 22.000 | 2.00x |" in section
     assert "per intent, 4,000 ns (consume 2,000 + 2 x publish 1,000)" in section
     assert "| 0.036% |  |  | < 2% | met |" in section
+    assert "not exported) | 4,000 | 60,000 | 15.00x |  |  |" in section
     assert "Spans received by service (tracing on): intentbus-executor 1,300." in section
 
 
