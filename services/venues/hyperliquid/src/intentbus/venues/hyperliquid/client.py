@@ -1,0 +1,112 @@
+"""The venue's HTTP API through the official SDK, with shared nonces and bounded retries.
+
+The SDK (``hyperliquid-python-sdk``, unmodified) signs and sends: ``API.post`` for the
+transport, ``order_request_to_order_wire``/``order_wires_to_order_action`` for the wire
+format and ``sign_l1_action`` for the signature. Its ``Exchange`` methods take the nonce
+from the clock (two actions signed in one millisecond collide: ``Invalid nonce:
+duplicate nonce``), so actions are signed here with a nonce from :func:`next_nonce`:
+per signer, process-wide, strictly increasing across threads and executors.
+
+Retries: ``/info`` queries are idempotent and are retried on 429, 5xx and transport
+errors with exponential backoff, ``retries`` times. An ``/exchange`` action is retried
+only on 429 (refused before it was applied); a 5xx or a lost response raises
+:class:`OutcomeUnknown`: the action may have been applied, the caller must ask.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from hyperliquid.api import API
+from hyperliquid.utils.error import ClientError, ServerError
+from hyperliquid.utils.signing import get_timestamp_ms, sign_l1_action
+
+from intentbus.venues.hyperliquid import constants as c
+
+_NONCE_LOCK = threading.Lock()
+_LAST_NONCE: dict[str, int] = {}
+BACKOFF_S = 0.1
+BACKOFF_MAX_S = 2.0
+
+
+def next_nonce(signer: str) -> int:
+    """Return a nonce for ``signer``: the clock in ms, above every nonce handed out before."""
+    with _NONCE_LOCK:
+        nonce = max(get_timestamp_ms(), _LAST_NONCE.get(signer.lower(), 0) + 1)
+        _LAST_NONCE[signer.lower()] = nonce
+        return nonce
+
+
+class VenueError(Exception):
+    """The venue answered, but not with what was asked (e.g. retries ran out on 429)."""
+
+
+class OutcomeUnknown(VenueError):
+    """An ``/exchange`` action was sent, and whether the venue applied it is unknown."""
+
+
+class HyperliquidClient:
+    """Blocking calls to one venue (run them in a thread)."""
+
+    def __init__(
+        self, base_url: str, wallet: LocalAccount, *, timeout_s: float, retries: int
+    ) -> None:
+        self.api = API(base_url, timeout_s)
+        self.wallet = wallet
+        self.retries = retries
+        self.is_mainnet = base_url == c.MAINNET_API_URL
+        self.rate_limited = 0  # 429s seen (and waited out)
+
+    @property
+    def signer(self) -> str:
+        """Return the signing wallet's address (lower case)."""
+        return str(self.wallet.address).lower()
+
+    def info(self, query: dict[str, Any]) -> Any:
+        """Ask ``/info``; retry on 429, 5xx and transport errors within the bound."""
+        attempt = 0
+        while True:
+            try:
+                return self.api.post("/info", query)
+            except (ClientError, ServerError, requests.RequestException) as exc:
+                if isinstance(exc, ClientError) and exc.status_code != 429:
+                    raise VenueError(f"/info {query.get('type')}: {exc}") from exc
+                attempt = self._backoff(attempt, exc)
+
+    def exchange(
+        self, action: dict[str, Any], *, vault: str | None, expires_after: int | None
+    ) -> Any:
+        """Sign ``action`` with a fresh nonce and send it; retry only what was not applied."""
+        attempt = 0
+        while True:
+            nonce = next_nonce(self.signer)
+            signature = sign_l1_action(
+                self.wallet, action, vault, nonce, expires_after, self.is_mainnet
+            )
+            payload = {
+                "action": action,
+                "nonce": nonce,
+                "signature": signature,
+                "vaultAddress": vault,
+                "expiresAfter": expires_after,
+            }
+            try:
+                return self.api.post("/exchange", payload)
+            except ClientError as exc:
+                if exc.status_code != 429:
+                    raise VenueError(f"/exchange {action['type']}: {exc}") from exc
+                attempt = self._backoff(attempt, exc)
+            except (ServerError, requests.RequestException) as exc:
+                raise OutcomeUnknown(f"/exchange {action['type']}: {exc!r}") from exc
+
+    def _backoff(self, attempt: int, exc: Exception) -> int:
+        if isinstance(exc, ClientError) and exc.status_code == 429:
+            self.rate_limited += 1
+        if attempt >= self.retries:
+            raise VenueError(f"gave up after {attempt + 1} attempts: {exc!r}") from exc
+        time.sleep(min(BACKOFF_S * 2**attempt, BACKOFF_MAX_S))  # backoff, in a worker thread
+        return attempt + 1
