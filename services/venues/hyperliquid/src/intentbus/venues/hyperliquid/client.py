@@ -21,10 +21,10 @@ from typing import Any
 
 import requests
 from eth_account.signers.local import LocalAccount
+
 from hyperliquid.api import API
 from hyperliquid.utils.error import ClientError, ServerError
 from hyperliquid.utils.signing import get_timestamp_ms, sign_l1_action
-
 from intentbus.venues.hyperliquid import constants as c
 
 _NONCE_LOCK = threading.Lock()
@@ -36,7 +36,7 @@ BACKOFF_MAX_S = 2.0
 def next_nonce(signer: str) -> int:
     """Return a nonce for ``signer``: the clock in ms, above every nonce handed out before."""
     with _NONCE_LOCK:
-        nonce = max(get_timestamp_ms(), _LAST_NONCE.get(signer.lower(), 0) + 1)
+        nonce = max(int(get_timestamp_ms()), _LAST_NONCE.get(signer.lower(), 0) + 1)
         _LAST_NONCE[signer.lower()] = nonce
         return nonce
 

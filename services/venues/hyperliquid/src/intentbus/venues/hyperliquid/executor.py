@@ -19,9 +19,9 @@ from typing import Any
 
 import eth_account
 import msgspec
+
 from hyperliquid.utils.signing import order_request_to_order_wire, order_wires_to_order_action
 from hyperliquid.utils.types import Cloid
-
 from intentbus.executor.base import EventSink, OrderNotFound, VenueContext, VenueFill, VenueOrder
 from intentbus.executor.sizing import MarketRules
 from intentbus.schemas import ExecutionPlan, OrderState, Skip
@@ -44,7 +44,8 @@ from intentbus.venues.hyperliquid.rules import adjust, market_rules
 
 log = logging.getLogger(__name__)
 CLOCK_SKEW_S = 1.0
-ORDER_LOOKBACK_MS = 86_400_000  # fills of an order are looked for up to a day before its status  # allowance for the venue's clock when waiting out an expiresAfter
+# The fills of a finished order are looked for up to a day before its last status.
+ORDER_LOOKBACK_MS = 86_400_000  # allowance for the venue's clock when waiting out an expiresAfter
 
 
 class HyperliquidExecutor:
@@ -92,7 +93,10 @@ class HyperliquidExecutor:
         wallet = eth_account.Account.from_key(self.config.secret_key())
         self._signer = str(wallet.address).lower()
         self._client = HyperliquidClient(
-            self.config.base_url, wallet, timeout_s=self.config.timeout_s, retries=self.config.retries
+            self.config.base_url,
+            wallet,
+            timeout_s=self.config.timeout_s,
+            retries=self.config.retries,
         )
         meta = await self._info({"type": "meta", "dex": ""})
         self._assets = parse_meta(meta)
@@ -195,12 +199,19 @@ class HyperliquidExecutor:
                 await asyncio.sleep(wait_s)  # the venue refuses the old action after this
             self._in_flight.pop(cloid, None)
 
-    async def _ensure_leverage(self, book: BookAccount, info: AssetInfo, leverage: int) -> str | None:
+    async def _ensure_leverage(
+        self, book: BookAccount, info: AssetInfo, leverage: int
+    ) -> str | None:
         cross = self.config.cross_margin and not info.only_isolated
         key = (book.traded, info.name)
         if self._leverage.get(key) == (cross, leverage):
             return None
-        action = {"type": "updateLeverage", "asset": info.asset, "isCross": cross, "leverage": leverage}
+        action = {
+            "type": "updateLeverage",
+            "asset": info.asset,
+            "isCross": cross,
+            "leverage": leverage,
+        }
         answer = await asyncio.to_thread(
             self.client.exchange, action, vault=book.vault, expires_after=None
         )
@@ -217,7 +228,9 @@ class HyperliquidExecutor:
             "cancels": [{"asset": self._assets[symbol].asset, "cloid": client_order_id}],
         }
         try:
-            await asyncio.to_thread(self.client.exchange, action, vault=book.vault, expires_after=None)
+            await asyncio.to_thread(
+                self.client.exchange, action, vault=book.vault, expires_after=None
+            )
         except OutcomeUnknown:
             log.warning("cancel of %s: answer lost; asking the venue", client_order_id)
         return await self.order_status(account, symbol, client_order_id)
@@ -261,7 +274,12 @@ class HyperliquidExecutor:
         seen: dict[str, VenueFill] = {}
         while True:
             rows = await self._info(
-                {"type": "userFillsByTime", "user": account, "startTime": start_ms, "aggregateByTime": False}
+                {
+                    "type": "userFillsByTime",
+                    "user": account,
+                    "startTime": start_ms,
+                    "aggregateByTime": False,
+                }
             )
             for row in rows:
                 fill = parse_fill(row, account)

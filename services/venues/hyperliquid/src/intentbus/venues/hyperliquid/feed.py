@@ -173,7 +173,9 @@ class VenueFeed:
             channel = data.get("channel")
             if channel == "orderUpdates":
                 for row in data["data"]:
-                    order = parse_order(row["order"], row["status"], row["statusTimestamp"], account)
+                    order = parse_order(
+                        row["order"], row["status"], row["statusTimestamp"], account
+                    )
                     await self._sink(await self._enrich(order))
             elif channel == "userFills" and not data["data"].get("isSnapshot"):
                 for row in data["data"]["fills"]:

@@ -25,7 +25,7 @@ def _sig_decimals(price: Decimal) -> int:
     return MAX_SIGNIFICANT_FIGURES - 1 - exponent
 
 
-def valid_price(price: float | str, sz_decimals: int) -> bool:
+def valid_price(price: float | str | Decimal, sz_decimals: int) -> bool:
     """Say whether the venue accepts ``price`` for an asset with ``sz_decimals``."""
     value = Decimal(str(price))
     if value <= 0:

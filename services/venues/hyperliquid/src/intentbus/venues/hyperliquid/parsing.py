@@ -39,7 +39,8 @@ def parse_meta(meta: dict[str, Any]) -> dict[str, AssetInfo]:
             asset=index,
             sz_decimals=int(row["szDecimals"]),
             max_leverage=int(row["maxLeverage"]),
-            only_isolated=bool(row.get("onlyIsolated")) or margin_mode in ("strictIsolated", "noCross"),
+            only_isolated=bool(row.get("onlyIsolated"))
+            or margin_mode in ("strictIsolated", "noCross"),
             delisted=bool(row.get("isDelisted")),
         )
     return found

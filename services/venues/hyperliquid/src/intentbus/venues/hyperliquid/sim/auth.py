@@ -20,7 +20,6 @@ from hyperliquid.utils.signing import (
     recover_agent_or_user_from_l1_action,
     recover_user_from_user_signed_action,
 )
-
 from intentbus.venues.hyperliquid import constants as c
 
 NONCES_KEPT = 100

@@ -69,7 +69,9 @@ class Exchange:
             else:
                 cloid = str(cancel["cloid"]).lower()
                 asset, done = cancel["asset"], self.engine.cancel(account, cloid=cloid)
-            statuses.append("success" if done else {"error": f"{c.ERR_CANCEL_MISSING} asset={asset}"})
+            statuses.append(
+                "success" if done else {"error": f"{c.ERR_CANCEL_MISSING} asset={asset}"}
+            )
         return ok("cancel", {"statuses": statuses})
 
     def _leverage(self, account: str, action: dict[str, Any]) -> dict[str, Any]:

@@ -104,9 +104,7 @@ class Engine:
         self.mids[coin] = mid
         bid, ask = self.bbo(coin)
         depth = self.depths.get(coin, self.settings.depth)
-        resting = [
-            o for a in self.accounts.values() for o in a.open_orders() if o.coin == coin
-        ]
+        resting = [o for a in self.accounts.values() for o in a.open_orders() if o.coin == coin]
         for order in sorted(resting, key=lambda o: o.oid):
             reached = ask <= order.limit_px if order.is_buy else bid >= order.limit_px
             if reached:
@@ -237,7 +235,9 @@ class Engine:
                 used += abs(pos.szi) * self.mids.get(coin, pos.entry_px) / lev
         for order in account.open_orders():
             if not order.reduce_only:
-                used += order.limit_px * order.sz / self.leverage(account, self.asset(order.coin))[1]
+                used += (
+                    order.limit_px * order.sz / self.leverage(account, self.asset(order.coin))[1]
+                )
         return used
 
     def account_value(self, account: Account) -> float:
@@ -299,11 +299,13 @@ class Engine:
     def _finish_if_done(self, order: Order) -> None:
         if order.status == "open" and order.sz <= 0:
             self._set_status(order, "filled")
-        elif order.status == "open" and order.reduce_only:
-            if self.accounts[order.user].position(order.coin).szi == 0:
-                self._set_status(order, "reduceOnlyCanceled")
+        elif order.status == "open" and order.reduce_only and not self._held(order):
+            self._set_status(order, "reduceOnlyCanceled")
         if order.status != "open" or order.filled:
             self._emit(order.user, "orderUpdates", [order.update_row()])
+
+    def _held(self, order: Order) -> float:
+        return self.accounts[order.user].position(order.coin).szi
 
     def _keep(self, account: Account, order: Order, status: str) -> None:
         account.orders[order.oid] = order

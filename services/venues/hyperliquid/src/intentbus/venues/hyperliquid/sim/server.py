@@ -209,7 +209,9 @@ class HyperliquidSim:
                 self.exchange_calls += 1
                 body = self.exchange.handle(payload)
             response = {"type": kind, "payload": body}
-            connection.send({"channel": "post", "data": {"id": message.get("id"), "response": response}})
+            connection.send(
+                {"channel": "post", "data": {"id": message.get("id"), "response": response}}
+            )
 
     async def _delay(self) -> None:
         if self.faults.latency_s > 0:
@@ -223,5 +225,7 @@ async def serve(settings: dict[str, Any], host: str, port: int) -> HyperliquidSi
         sim.fund(address, usdc)
     await sim.start(host, port)
     if settings.get("seed") is not None:
-        sim.drive_prices(seed=int(settings["seed"]), interval_s=float(settings.get("interval_s", 1)))
+        sim.drive_prices(
+            seed=int(settings["seed"]), interval_s=float(settings.get("interval_s", 1))
+        )
     return sim
