@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
+from nats.aio.client import Client
+from nats.js import JetStreamContext
 
+from intentbus.bus import Topology
 from intentbus.executor.base import BaseExecutor
 from intentbus.testing import wait_for
 from intentbus.testing.executor_contract import VenueHarness
+from intentbus.testing.fake_ledger import FakeLedger
 from intentbus.venues.hyperliquid.executor import HyperliquidExecutor
 from intentbus.venues.hyperliquid.local import LocalVenue
 
@@ -54,3 +58,12 @@ async def venue_harness(local: LocalVenue) -> VenueHarness:
         lot=LOT,
         price=PRICE,
     )
+
+
+@pytest_asyncio.fixture
+async def ledger(nc: Client, js: JetStreamContext, topology: Topology) -> AsyncIterator[FakeLedger]:
+    """Return a started fake ledger."""
+    fake = FakeLedger(nc, js, topology)
+    await fake.start()
+    yield fake
+    await fake.stop()
