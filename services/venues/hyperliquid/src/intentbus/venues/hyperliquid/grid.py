@@ -11,6 +11,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from intentbus.venues.hyperliquid.constants import MAX_PERP_DECIMALS, MAX_SIGNIFICANT_FIGURES
 
+_NOISE = Decimal("1e-12")
+
 
 def price_decimals(sz_decimals: int) -> int:
     """Return the most decimals a perp price may have."""
@@ -36,9 +38,14 @@ def valid_price(price: float | str | Decimal, sz_decimals: int) -> bool:
     return decimals <= price_decimals(sz_decimals) and decimals <= _sig_decimals(value)
 
 
+def _exact(value: float) -> Decimal:
+    """Return ``value`` without float noise (3200 * 1.003 is 3209.6, not 3209.5999...)."""
+    return Decimal(repr(value)).quantize(_NOISE)
+
+
 def round_price(price: float, sz_decimals: int, *, up: bool) -> float:
     """Round ``price`` to the venue grid, up (sells) or down (buys)."""
-    value = Decimal(str(price))
+    value = _exact(price)
     decimals = min(price_decimals(sz_decimals), max(_sig_decimals(value), 0))
     quantum = Decimal(1).scaleb(-decimals)
     rounded = value.quantize(quantum, rounding=ROUND_CEILING if up else ROUND_FLOOR)
@@ -64,7 +71,7 @@ def valid_size(size: float | str, sz_decimals: int) -> bool:
 def round_size(size: float, sz_decimals: int) -> float:
     """Round ``size`` down to the size grid."""
     quantum = Decimal(1).scaleb(-sz_decimals)
-    return float(Decimal(repr(size)).quantize(quantum, rounding=ROUND_FLOOR))
+    return float(_exact(size).quantize(quantum, rounding=ROUND_FLOOR))
 
 
 def wire(value: float) -> str:
