@@ -216,16 +216,3 @@ class HyperliquidSim:
     async def _delay(self) -> None:
         if self.faults.latency_s > 0:
             await asyncio.sleep(self.faults.latency_s)  # a slow venue, by design
-
-
-async def serve(settings: dict[str, Any], host: str, port: int) -> HyperliquidSim:
-    """Start a local venue with ``settings`` (mids, funded accounts, seed); return it."""
-    sim = HyperliquidSim(mids=settings.get("mids") or {"BTC": 65_000.0, "ETH": 3_200.0})
-    for address, usdc in (settings.get("accounts") or {}).items():
-        sim.fund(address, usdc)
-    await sim.start(host, port)
-    if settings.get("seed") is not None:
-        sim.drive_prices(
-            seed=int(settings["seed"]), interval_s=float(settings.get("interval_s", 1))
-        )
-    return sim
