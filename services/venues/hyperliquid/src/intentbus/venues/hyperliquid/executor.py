@@ -24,11 +24,12 @@ from hyperliquid.utils.signing import order_request_to_order_wire, order_wires_t
 from hyperliquid.utils.types import Cloid
 from intentbus.executor.base import EventSink, OrderNotFound, VenueContext, VenueFill, VenueOrder
 from intentbus.executor.sizing import MarketRules
-from intentbus.schemas import ExecutionPlan, OrderState, Skip
+from intentbus.schemas import ExecutionPlan, Skip
 from intentbus.venues.hyperliquid import constants as c
 from intentbus.venues.hyperliquid.client import HyperliquidClient, OutcomeUnknown
 from intentbus.venues.hyperliquid.config import BookAccount, HyperliquidConfig
 from intentbus.venues.hyperliquid.feed import VenueFeed
+from intentbus.venues.hyperliquid.orders import placed, refused
 from intentbus.venues.hyperliquid.parsing import (
     AssetInfo,
     exchange_error,
@@ -155,7 +156,7 @@ class HyperliquidExecutor:
         """Place the plan's order once; a known cloid returns its order."""
         cloid = plan.client_order_id
         if cloid in self._fenced:
-            return _refused(plan, "fenced: this client order id never trades")
+            return refused(plan, "fenced: this client order id never trades")
         await self._wait_in_flight(cloid)
         existing = await self._find(plan.account, cloid)
         if existing is not None:
@@ -163,9 +164,9 @@ class HyperliquidExecutor:
         book = self._book(plan.account)
         info = self._assets[plan.symbol]
         if not plan.reduce_only:
-            refused = await self._ensure_leverage(book, info, int(plan.leverage))
-            if refused is not None:
-                return _refused(plan, refused)
+            problem = await self._ensure_leverage(book, info, int(plan.leverage))
+            if problem is not None:
+                return refused(plan, problem)
         assert plan.price is not None
         request: Any = {
             "coin": plan.symbol,
@@ -187,8 +188,8 @@ class HyperliquidExecutor:
         self._in_flight.pop(cloid, None)
         error = exchange_error(answer)
         if error is not None:
-            return _refused(plan, error)
-        return _placed(plan, order_statuses(answer)[0])
+            return refused(plan, error)
+        return placed(plan, order_statuses(answer)[0])
 
     async def _wait_in_flight(self, cloid: str) -> None:
         """Wait until an earlier send whose answer was lost can no longer be applied."""
@@ -331,51 +332,3 @@ class HyperliquidExecutor:
                 connection.resume()
             for connection in self._feed.accounts.values():
                 await connection.connected.wait()
-
-
-def _placed(plan: ExecutionPlan, status: Any) -> VenueOrder:
-    """Return the order from one status of an ``order`` answer."""
-    now = datetime.now(UTC)
-    base = _order(plan, OrderState.WORKING, now)
-    if "resting" in status:
-        return msgspec_replace(base, venue_order_id=str(status["resting"]["oid"]))
-    if "filled" in status:
-        filled = status["filled"]
-        size = float(filled["totalSz"])
-        state = OrderState.FILLED if size >= plan.size - 1e-12 else OrderState.CANCELLED
-        return msgspec_replace(
-            base,
-            state=state,
-            filled_size=size,
-            avg_price=float(filled["avgPx"]),
-            venue_order_id=str(filled["oid"]),
-            reason="" if state is OrderState.FILLED else "IOC rest cancelled",
-        )
-    error = str(status.get("error", status))
-    state = OrderState.CANCELLED if error.startswith(c.ERR_IOC_NO_MATCH) else OrderState.REJECTED
-    return msgspec_replace(base, state=state, reason=error)
-
-
-def _refused(plan: ExecutionPlan, reason: str) -> VenueOrder:
-    return msgspec_replace(_order(plan, OrderState.REJECTED, datetime.now(UTC)), reason=reason)
-
-
-def _order(plan: ExecutionPlan, state: OrderState, now: datetime) -> VenueOrder:
-    return VenueOrder(
-        client_order_id=plan.client_order_id,
-        account=plan.account,
-        symbol=plan.symbol,
-        side=plan.side,
-        order_type=plan.order_type,
-        time_in_force=plan.time_in_force,
-        size=plan.size,
-        state=state,
-        price=plan.price,
-        reduce_only=plan.reduce_only,
-        updated_at=now,
-    )
-
-
-def msgspec_replace(order: VenueOrder, **changes: Any) -> VenueOrder:
-    """Return ``order`` with ``changes``."""
-    return msgspec.structs.replace(order, **changes)
