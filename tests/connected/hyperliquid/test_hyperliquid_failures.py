@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from nats.js import JetStreamContext
 
@@ -171,3 +173,30 @@ async def test_two_executors_signing_concurrently_never_get_a_nonce_error(
 
 async def _value(value: Any) -> Any:
     return value
+
+
+async def test_a_send_that_reaches_the_venue_after_its_deadline_is_refused_and_fenced(
+    venue_harness: VenueHarness, local: LocalVenue
+) -> None:
+    """The fence across replicas: an order action expires with its intent at the venue."""
+    h = venue_harness
+    stalled, other = local.executor(), local.executor()
+    for ex in (stalled, other):
+        await ex.start(None)
+    try:
+        pos = CONTRACT.position(h, stalled)
+        plan = CONTRACT.plan(h, stalled, pos, ActionType.ADD, 0.2, urgency="critical")
+        soon = datetime.now(UTC) + timedelta(milliseconds=300)
+        plan = msgspec.structs.replace(plan, valid_until=soon)
+        await stalled.net_position(plan.account, h.symbol)  # leverage and caches warm
+        local.sim.faults.latency_s = 0.6  # the stalled replica's order arrives too late
+        order = await stalled.place(plan)
+        local.sim.faults.latency_s = 0.0
+        assert order.state is OrderState.REJECTED
+        assert order.reason.startswith("Action expired")
+        assert await other.fence(plan.account, h.symbol, plan.client_order_id) is None
+        assert orders_of(local) == []
+        assert await other.net_position(plan.account, h.symbol) == 0
+    finally:
+        for ex in (stalled, other):
+            await ex.stop()

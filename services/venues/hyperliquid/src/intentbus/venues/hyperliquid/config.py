@@ -65,7 +65,7 @@ class HyperliquidConfig:
     default_leverage: int = 1
     timeout_s: float = 10.0
     retries: int = 4
-    order_window_s: float = 5.0
+    order_window_s: float = 2.0
     max_slippage_bps: int = 50
     passive_offset_bps: int = 10
 
@@ -104,7 +104,7 @@ class HyperliquidConfig:
                 default_leverage=int(options.get("default_leverage", "1")),
                 timeout_s=float(options.get("timeout_s", "10")),
                 retries=int(options.get("retries", "4")),
-                order_window_s=float(options.get("order_window_s", "5")),
+                order_window_s=float(options.get("order_window_s", "2")),
                 max_slippage_bps=int(options.get("max_slippage_bps", "50")),
                 passive_offset_bps=int(options.get("passive_offset_bps", "10")),
             )
