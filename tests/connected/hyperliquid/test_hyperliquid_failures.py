@@ -200,3 +200,29 @@ async def test_a_send_that_reaches_the_venue_after_its_deadline_is_refused_and_f
     finally:
         for ex in (stalled, other):
             await ex.stop()
+
+
+async def test_fills_that_name_only_the_oid_reach_the_ledger_under_their_cloid(
+    venue_harness: VenueHarness,
+    local: LocalVenue,
+    nats_url: str,
+    js: JetStreamContext,
+    topology: Topology,
+    ledger: FakeLedger,
+) -> None:
+    h = venue_harness
+    local.sim.engine.settings.cloid_on_fills = False  # as on older venue fills
+    SUITE.open(h, ledger, "oid-1", 2 * h.depth * h.price / 0.5 * 1.0001)
+    async with SUITE.replica(h, nats_url, topology) as running:
+        iid = await SUITE.publish(js, topology, h, "oid-1", ActionType.ADD, 0.5, urgency="low")
+        limit = await SUITE.working(ledger, iid)
+        await h.set_price(h.symbol, limit * 0.999)  # part 1, live
+        await wait_for(lambda: _value([f for f in ledger.fills if f.intent_id == iid]))
+        await h.drop_feed(running.executor)
+        await h.set_price(h.symbol, limit * 1.01)
+        await h.set_price(h.symbol, limit * 0.999)  # part 2, found after the gap
+        await h.restore_feed(running.executor)
+        result = await SUITE.result(ledger, iid)
+    assert all("cloid" not in f for f in local.sim.engine.account(local.master).fills)
+    assert (result.status, result.fill_count) == (ExecutionStatus.SUCCESS, 2)
+    assert abs(ledger.positions["oid-1"].size - result.filled_size) < 1e-9

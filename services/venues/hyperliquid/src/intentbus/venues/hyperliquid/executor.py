@@ -64,6 +64,7 @@ class HyperliquidExecutor:
         self._fenced: set[str] = set()
         self._in_flight: dict[str, int] = {}  # cloid -> expiresAfter of its last send
         self._signer: str | None = None
+        self._cloids: dict[str, str] = {}  # venue order id -> cloid, for fills without cloid
 
     @property
     def venue(self) -> str:
@@ -106,7 +107,9 @@ class HyperliquidExecutor:
         for book in books:
             self._books[book.traded] = book
         ws_url = "ws" + self.config.base_url.removeprefix("http") + "/ws"
-        self._feed = VenueFeed(ws_url, sorted(self._books), self._mids.update, self._with_fills)
+        self._feed = VenueFeed(
+            ws_url, sorted(self._books), self._mids.update, self._with_fills, self._name_fill
+        )
         if self._sink is not None:
             self._feed.set_sink(self._sink)
         await self._feed.start()
@@ -189,7 +192,20 @@ class HyperliquidExecutor:
         error = exchange_error(answer)
         if error is not None:
             return refused(plan, error)
-        return placed(plan, order_statuses(answer)[0])
+        return self._remember(placed(plan, order_statuses(answer)[0]))
+
+    def _remember(self, order: VenueOrder) -> VenueOrder:
+        """Keep the order's oid -> cloid (fills may name only the oid)."""
+        if order.venue_order_id is not None and not order.client_order_id.startswith("oid:"):
+            self._cloids[order.venue_order_id] = order.client_order_id
+        return order
+
+    def _name_fill(self, fill: VenueFill) -> VenueFill:
+        """Name a fill's order by its cloid when the venue sent only the oid."""
+        cloid = self._cloids.get(fill.venue_order_id or "")
+        if cloid is None or not fill.client_order_id.startswith("oid:"):
+            return fill
+        return msgspec.structs.replace(fill, client_order_id=cloid)
 
     async def _wait_in_flight(self, cloid: str) -> None:
         """Wait until an earlier send whose answer was lost can no longer be applied."""
@@ -246,10 +262,11 @@ class HyperliquidExecutor:
     async def _find(self, account: str, cloid: str) -> VenueOrder | None:
         answer = await self._info({"type": "orderStatus", "user": account, "oid": cloid})
         order = parse_order_status(answer, account)
-        return None if order is None else await self._with_fills(order)
+        return None if order is None else await self._with_fills(self._remember(order))
 
     async def _with_fills(self, order: VenueOrder) -> VenueOrder:
         """Add the average price and fees of a filled order (``orderStatus`` has neither)."""
+        self._remember(order)
         if order.filled_size <= 0 or order.state.is_live:
             return order
         started = order.updated_at or datetime.now(UTC)
@@ -283,7 +300,7 @@ class HyperliquidExecutor:
                 }
             )
             for row in rows:
-                fill = parse_fill(row, account)
+                fill = self._name_fill(parse_fill(row, account))
                 seen.setdefault(fill.venue_fill_id, fill)
             if len(rows) < c.FILLS_PAGE:
                 break

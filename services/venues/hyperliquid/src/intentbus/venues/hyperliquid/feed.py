@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from intentbus.executor.base import EventSink, VenueGap, VenueOrder
+from intentbus.executor.base import EventSink, VenueFill, VenueGap, VenueOrder
 from intentbus.venues.hyperliquid.parsing import parse_fill, parse_mids, parse_order
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,11 @@ class VenueFeed:
         accounts: list[str],
         on_mids: Callable[[dict[str, float]], None],
         enrich: Callable[[VenueOrder], Awaitable[VenueOrder]],
+        name_fill: Callable[[VenueFill], VenueFill],
     ) -> None:
         self._sink: EventSink | None = None
         self._enrich = enrich
+        self._name_fill = name_fill
         self._on_mids = on_mids
         self._session: aiohttp.ClientSession | None = None
         self.mids = Connection(ws_url, [{"type": "allMids"}], self._handle_mids, _nothing)
@@ -179,7 +181,7 @@ class VenueFeed:
                     await self._sink(await self._enrich(order))
             elif channel == "userFills" and not data["data"].get("isSnapshot"):
                 for row in data["data"]["fills"]:
-                    await self._sink(parse_fill(row, account))
+                    await self._sink(self._name_fill(parse_fill(row, account)))
 
         return handle
 

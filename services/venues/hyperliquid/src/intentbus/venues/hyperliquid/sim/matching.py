@@ -40,6 +40,7 @@ class EngineSettings:
     depth: float = math.inf  # tokens per resting order per mid update
     taker_depth: float = math.inf  # tokens one arriving order takes
     default_leverage: int = 20
+    cloid_on_fills: bool = True  # older fills carry no cloid (only oid)
 
 
 class OrderRefused(Exception):
@@ -291,6 +292,7 @@ class Engine:
             crossed=crossed,
             time_ms=now_ms(),
             tid=self._tid,
+            with_cloid=self.settings.cloid_on_fills,
         )
         account.fills.append(row)
         message = {"isSnapshot": False, "user": account.address, "fills": [row]}

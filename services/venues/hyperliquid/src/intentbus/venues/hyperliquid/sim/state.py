@@ -157,6 +157,7 @@ def fill_row(
     crossed: bool,
     time_ms: int,
     tid: int,
+    with_cloid: bool = True,
 ) -> dict[str, Any]:
     """Return one fill as ``userFills`` shows it."""
     row: dict[str, Any] = {
@@ -175,7 +176,7 @@ def fill_row(
         "tid": tid,
         "feeToken": "USDC",
     }
-    if order.cloid is not None:
+    if order.cloid is not None and with_cloid:
         row["cloid"] = order.cloid
     return row
 
