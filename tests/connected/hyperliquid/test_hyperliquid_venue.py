@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import eth_account
 from hyperliquid.api import API
 from hyperliquid.exchange import Exchange
@@ -20,7 +21,9 @@ from hyperliquid.utils.signing import (
 )
 from hyperliquid.utils.types import Cloid
 
+from intentbus.testing import wait_for
 from intentbus.venues.hyperliquid.local import LocalVenue
+from intentbus.venues.hyperliquid.sim.server import HyperliquidSim
 
 CLOID = Cloid("0x" + "ab" * 16)
 
@@ -121,3 +124,65 @@ def _now_ms() -> int:
     import time
 
     return int(time.time() * 1000)
+
+
+async def test_an_api_wallet_approved_through_the_sdk_trades_for_its_master(
+    local: LocalVenue,
+) -> None:
+    master = eth_account.Account.create()
+    local.sim.fund(master.address, 10_000.0)
+    owner = await asyncio.to_thread(Exchange, master, local.sim.url)
+    approved, agent_key = await asyncio.to_thread(owner.approve_agent, "bot")
+    assert approved == {"status": "ok", "response": {"type": "default"}}
+    agent = await asyncio.to_thread(
+        lambda: Exchange(
+            eth_account.Account.from_key(agent_key),
+            local.sim.url,
+            account_address=master.address,
+        )
+    )
+    gtc = {"limit": {"tif": "Gtc"}}
+    answer = await asyncio.to_thread(agent.order, "BTC", True, 0.001, 64_000.0, gtc)
+    assert "resting" in answer["response"]["data"]["statuses"][0]
+    mine = local.sim.engine.account(str(master.address)).open_orders()
+    assert len(mine) == 1
+    # an API wallet cannot approve another one
+    refused, _ = await asyncio.to_thread(agent.approve_agent)
+    assert refused["status"] == "err"
+
+
+async def test_websocket_post_and_ping(local: LocalVenue) -> None:
+    url = local.sim.url.replace("http", "ws") + "/ws"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        assert await ws.receive_str() == "Websocket connection established."
+        await ws.send_json({"method": "ping"})
+        assert await ws.receive_json() == {"channel": "pong"}
+        query = {"type": "info", "payload": {"type": "allMids"}}
+        await ws.send_json({"method": "post", "id": 7, "request": query})
+        answer = await ws.receive_json()
+    assert answer["channel"] == "post"
+    assert answer["data"]["id"] == 7
+    assert answer["data"]["response"]["payload"]["BTC"] == "65000.0"
+
+
+async def test_a_seeded_price_path_repeats() -> None:
+    paths = []
+    for _ in range(2):
+        sim = HyperliquidSim(mids={"BTC": 65_000.0})
+        seen: list[float] = []
+        await sim.start()
+        try:
+            sim.drive_prices(seed=42, interval_s=0.01)
+
+            async def moved(sim: HyperliquidSim = sim, seen: list[float] = seen) -> int:
+                mid = sim.engine.mids["BTC"]
+                if not seen or seen[-1] != mid:
+                    seen.append(mid)
+                return len(seen)
+
+            await wait_for(moved, until=lambda n: n >= 6)
+        finally:
+            await sim.stop()
+        paths.append(seen[:6])
+    assert paths[0] == paths[1]
+    assert len(set(paths[0])) == 6
