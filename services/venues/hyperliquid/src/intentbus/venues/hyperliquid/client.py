@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -39,6 +41,27 @@ def next_nonce(signer: str) -> int:
         nonce = max(int(get_timestamp_ms()), _LAST_NONCE.get(signer.lower(), 0) + 1)
         _LAST_NONCE[signer.lower()] = nonce
         return nonce
+
+
+@dataclass
+class Expiry:
+    """``expiresAfter`` of each attempt: ``window_ms`` from signing, never past ``deadline_ms``.
+
+    ``on_sign`` hears each value before its attempt is sent (what may still be applied).
+    """
+
+    window_ms: int
+    deadline_ms: int | None = None
+    on_sign: Callable[[int], None] | None = None
+
+    def next(self) -> int:
+        """Return the ``expiresAfter`` of an attempt signed now."""
+        expires = int(get_timestamp_ms()) + self.window_ms
+        if self.deadline_ms is not None:
+            expires = min(expires, self.deadline_ms)
+        if self.on_sign is not None:
+            self.on_sign(expires)
+        return expires
 
 
 class VenueError(Exception):
@@ -78,21 +101,20 @@ class HyperliquidClient:
                 attempt = self._backoff(attempt, exc)
 
     def exchange(
-        self, action: dict[str, Any], *, vault: str | None, expires_after: int | None
+        self, action: dict[str, Any], *, vault: str | None, expires_after: Expiry | None = None
     ) -> Any:
         """Sign ``action`` with a fresh nonce and send it; retry only what was not applied."""
         attempt = 0
         while True:
             nonce = next_nonce(self.signer)
-            signature = sign_l1_action(
-                self.wallet, action, vault, nonce, expires_after, self.is_mainnet
-            )
+            expires = expires_after.next() if expires_after is not None else None
+            signature = sign_l1_action(self.wallet, action, vault, nonce, expires, self.is_mainnet)
             payload = {
                 "action": action,
                 "nonce": nonce,
                 "signature": signature,
                 "vaultAddress": vault,
-                "expiresAfter": expires_after,
+                "expiresAfter": expires,
             }
             try:
                 return self.api.post("/exchange", payload)

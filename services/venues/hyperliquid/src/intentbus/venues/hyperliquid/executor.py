@@ -26,7 +26,7 @@ from intentbus.executor.base import EventSink, OrderNotFound, VenueContext, Venu
 from intentbus.executor.sizing import MarketRules
 from intentbus.schemas import ExecutionPlan, Skip
 from intentbus.venues.hyperliquid import constants as c
-from intentbus.venues.hyperliquid.client import HyperliquidClient, OutcomeUnknown
+from intentbus.venues.hyperliquid.client import Expiry, HyperliquidClient, OutcomeUnknown
 from intentbus.venues.hyperliquid.config import BookAccount, HyperliquidConfig
 from intentbus.venues.hyperliquid.feed import VenueFeed
 from intentbus.venues.hyperliquid.orders import placed, refused
@@ -44,9 +44,9 @@ from intentbus.venues.hyperliquid.parsing import (
 from intentbus.venues.hyperliquid.rules import adjust, market_rules
 
 log = logging.getLogger(__name__)
-CLOCK_SKEW_S = 1.0
+CLOCK_SKEW_S = 1.0  # allowance for the venue's clock when waiting out an expiresAfter
 # The fills of a finished order are looked for up to a day before its last status.
-ORDER_LOOKBACK_MS = 86_400_000  # allowance for the venue's clock when waiting out an expiresAfter
+ORDER_LOOKBACK_MS = 86_400_000
 
 
 class HyperliquidExecutor:
@@ -112,7 +112,7 @@ class HyperliquidExecutor:
         )
         if self._sink is not None:
             self._feed.set_sink(self._sink)
-        await self._feed.start()
+        await self._feed.start(self.config.timeout_s * 3)
 
     def _book_ids(self) -> set[str]:
         return {*self.config.books, *self.config.vaults, "main"}
@@ -181,12 +181,11 @@ class HyperliquidExecutor:
             "cloid": Cloid(cloid),
         }
         action = order_wires_to_order_action([order_request_to_order_wire(request, info.asset)])
-        expires = int((time.time() + self.config.order_window_s) * 1000)
-        if plan.valid_until is not None:
-            expires = min(expires, to_ms(plan.valid_until))
-        self._in_flight[cloid] = expires
+        deadline = to_ms(plan.valid_until) if plan.valid_until is not None else None
+        window = Expiry(int(self.config.order_window_s * 1000), deadline)
+        window.on_sign = lambda expires: self._in_flight.__setitem__(cloid, expires)
         answer = await asyncio.to_thread(
-            self.client.exchange, action, vault=book.vault, expires_after=expires
+            self.client.exchange, action, vault=book.vault, expires_after=window
         )
         self._in_flight.pop(cloid, None)
         error = exchange_error(answer)
@@ -229,9 +228,7 @@ class HyperliquidExecutor:
             "isCross": cross,
             "leverage": leverage,
         }
-        answer = await asyncio.to_thread(
-            self.client.exchange, action, vault=book.vault, expires_after=None
-        )
+        answer = await asyncio.to_thread(self.client.exchange, action, vault=book.vault)
         error = exchange_error(answer)
         if error is None:
             self._leverage[key] = (cross, leverage)
@@ -245,9 +242,7 @@ class HyperliquidExecutor:
             "cancels": [{"asset": self._assets[symbol].asset, "cloid": client_order_id}],
         }
         try:
-            await asyncio.to_thread(
-                self.client.exchange, action, vault=book.vault, expires_after=None
-            )
+            await asyncio.to_thread(self.client.exchange, action, vault=book.vault)
         except OutcomeUnknown:
             log.warning("cancel of %s: answer lost; asking the venue", client_order_id)
         return await self.order_status(account, symbol, client_order_id)
@@ -302,9 +297,10 @@ class HyperliquidExecutor:
             for row in rows:
                 fill = self._name_fill(parse_fill(row, account))
                 seen.setdefault(fill.venue_fill_id, fill)
-            if len(rows) < c.FILLS_PAGE:
-                break
-            start_ms = max(int(r["time"]) for r in rows)
+            newest = max((int(r["time"]) for r in rows), default=start_ms)
+            if len(rows) < c.FILLS_PAGE or newest == start_ms:
+                break  # the last page (a page within one millisecond cannot be paged past)
+            start_ms = newest
         return sorted(seen.values(), key=lambda f: (f.venue_time, int(f.venue_fill_id)))
 
     async def net_position(self, account: str, symbol: str) -> float:

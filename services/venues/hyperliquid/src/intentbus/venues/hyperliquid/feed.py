@@ -144,13 +144,18 @@ class VenueFeed:
         """Route events to ``sink``."""
         self._sink = sink
 
-    async def start(self) -> None:
+    async def start(self, timeout_s: float) -> None:
         """Connect everything; wait until the mids and each account are subscribed."""
         self._session = aiohttp.ClientSession()
         for connection in self.connections:
             connection.start(self._session)
-        for connection in self.connections:
-            await connection.connected.wait()
+        try:
+            async with asyncio.timeout(timeout_s):
+                for connection in self.connections:
+                    await connection.connected.wait()
+        except TimeoutError:
+            await self.stop()
+            raise TimeoutError(f"venue websocket not subscribed within {timeout_s:g}s") from None
 
     @property
     def connections(self) -> list[Connection]:
