@@ -95,6 +95,14 @@ async def test_the_venue_refuses_what_the_rules_forbid_in_its_own_words(
     assert statuses(ioc) == {
         "error": "Order could not immediately match against any resting orders. asset=0"
     }
+    odd_size = await asyncio.to_thread(ex.order, "BTC", True, 0.000011, 64_000.0, gtc)
+    assert statuses(odd_size) == {"error": "Order has invalid size."}  # 6 > szDecimals 5
+    far = await asyncio.to_thread(ex.order, "BTC", True, 0.001, 12_000.0, gtc)
+    assert statuses(far) == {  # the documented text (no live sample with its suffix)
+        "error": "Order price cannot be more than 80% away from the reference price"
+    }
+    huge = await asyncio.to_thread(ex.order, "BTC", True, 400.0, 64_000.0, gtc)  # $1.3M margin
+    assert statuses(huge) == {"error": "Insufficient margin to place order. asset=0"}
     too_high = await asyncio.to_thread(ex.update_leverage, 41, "BTC")
     assert too_high == {"status": "err", "response": "Invalid leverage value"}
     cross = await asyncio.to_thread(ex.update_leverage, 2, "ISO", True)
