@@ -116,10 +116,7 @@ class HyperliquidSim:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        bound = sockets[0].getsockname()[1] if sockets else port
+        bound = self._runner.addresses[0][1] if self._runner.addresses else port
         self.url = f"http://{host}:{bound}"
         self._tasks.append(asyncio.create_task(self._scheduler()))
         return self.url
