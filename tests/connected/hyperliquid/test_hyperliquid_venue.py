@@ -39,6 +39,8 @@ async def test_the_sdk_places_rests_partly_fills_cancels_and_closes(local: Local
     gtc = {"limit": {"tif": "Gtc"}}
     placed = await asyncio.to_thread(ex.order, "BTC", True, 0.03, 64_000.0, gtc, False, CLOID)
     oid = placed["response"]["data"]["statuses"][0]["resting"]["oid"]
+    book = await asyncio.to_thread(ex.info.l2_snapshot, "BTC")
+    assert {"px": "64000.0", "sz": "0.03", "n": 1} in book["levels"][0]
     local.set_mid("BTC", 63_990.0)  # crosses: 0.01 BTC (the depth) fills
     status = await asyncio.to_thread(ex.info.query_order_by_cloid, local.master, CLOID)
     assert status["order"]["status"] == "open"
@@ -109,7 +111,7 @@ async def test_info_answers_what_the_sdk_asks(local: LocalVenue) -> None:
     assert info.asset_to_sz_decimals[0] == 5
     assert (await asyncio.to_thread(info.all_mids))["BTC"] == "65000.0"
     book = await asyncio.to_thread(info.l2_snapshot, "BTC")
-    assert [len(side) for side in book["levels"]] == [1, 1]
+    assert [len(side) for side in book["levels"]] == [1, 1]  # the outside quotes only
     assert await asyncio.to_thread(info.open_orders, local.master) == []
     assert await asyncio.to_thread(info.frontend_open_orders, local.master) == []
     ctx = await asyncio.to_thread(info.meta_and_asset_ctxs)

@@ -8,6 +8,7 @@ from intentbus.venues.hyperliquid.grid import wire
 from intentbus.venues.hyperliquid.sim.matching import Engine, now_ms
 
 FILLS_PAGE = 2000
+OUTSIDE_SIZE = 10.0  # the outside liquidity shown at the touch
 
 
 class BadQuery(Exception):
@@ -85,10 +86,17 @@ def l2_book(engine: Engine, coin: str) -> dict[str, Any]:
     levels: list[list[dict[str, Any]]] = [[], []]
     if coin in engine.mids:
         bid, ask = engine.bbo(coin)
-        levels = [
-            [{"px": wire(bid), "sz": "10.0", "n": 1}],
-            [{"px": wire(ask), "sz": "10.0", "n": 1}],
-        ]
+        sides: list[dict[float, list[float]]] = [{bid: [OUTSIDE_SIZE]}, {ask: [OUTSIDE_SIZE]}]
+        for account in engine.accounts.values():
+            for order in account.open_orders():
+                if order.coin == coin:
+                    side = sides[0 if order.is_buy else 1]
+                    side.setdefault(order.limit_px, []).append(order.sz)
+        for index, side in enumerate(sides):
+            prices = sorted(side, reverse=index == 0)  # bids high to low, asks low to high
+            levels[index] = [
+                {"px": wire(px), "sz": wire(sum(side[px])), "n": len(side[px])} for px in prices
+            ]
     return {"coin": coin, "time": now_ms(), "levels": levels}
 
 
