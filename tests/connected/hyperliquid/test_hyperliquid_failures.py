@@ -226,3 +226,21 @@ async def test_fills_that_name_only_the_oid_reach_the_ledger_under_their_cloid(
     assert all("cloid" not in f for f in local.sim.engine.account(local.master).fills)
     assert (result.status, result.fill_count) == (ExecutionStatus.SUCCESS, 2)
     assert abs(ledger.positions["oid-1"].size - result.filled_size) < 1e-9
+
+
+async def test_a_nonce_another_process_used_is_signed_again_not_reported_as_a_failure(
+    venue_harness: VenueHarness, local: LocalVenue
+) -> None:
+    """Replicas in two processes sharing one API wallet may pick the same millisecond."""
+    h = venue_harness
+    ex = local.executor()
+    await ex.start(None)
+    try:
+        plan = CONTRACT.plan(h, ex, CONTRACT.position(h, ex), ActionType.ADD, 0.1, urgency="low")
+        local.sim.faults.nonce_taken = 2  # the leverage update's nonce and the order's
+        order = await ex.place(plan)
+        assert order.state is OrderState.WORKING
+        assert ex.client.nonce_clashes == 2
+        assert len(orders_of(local)) == 1
+    finally:
+        await ex.stop()

@@ -8,8 +8,10 @@ duplicate nonce``), so actions are signed here with a nonce from :func:`next_non
 per signer, process-wide, strictly increasing across threads and executors.
 
 Retries: ``/info`` queries are idempotent and are retried on 429, 5xx and transport
-errors with exponential backoff, ``retries`` times. An ``/exchange`` action is retried
-only on 429 (refused before it was applied); a 5xx or a lost response raises
+errors with exponential backoff, ``retries`` times. An ``/exchange`` action is re-signed
+and retried only when the venue refused it before applying it: 429, and ``Invalid
+nonce`` (another process signing with the same API wallet used that nonce); a 5xx or a
+lost response raises
 :class:`OutcomeUnknown`: the action may have been applied, the caller must ask.
 """
 
@@ -72,6 +74,13 @@ class OutcomeUnknown(VenueError):
     """An ``/exchange`` action was sent, and whether the venue applied it is unknown."""
 
 
+def _nonce_clash(answer: Any) -> bool:
+    """Say whether the venue refused a whole action for its nonce (nothing was applied)."""
+    if not isinstance(answer, dict) or answer.get("status") != "err":
+        return False
+    return str(answer.get("response", "")).startswith("Invalid nonce")
+
+
 class HyperliquidClient:
     """Blocking calls to one venue (run them in a thread)."""
 
@@ -83,6 +92,7 @@ class HyperliquidClient:
         self.retries = retries
         self.is_mainnet = base_url == c.MAINNET_API_URL
         self.rate_limited = 0  # 429s seen (and waited out)
+        self.nonce_clashes = 0  # "Invalid nonce" refusals seen (and re-signed)
 
     @property
     def signer(self) -> str:
@@ -117,13 +127,19 @@ class HyperliquidClient:
                 "expiresAfter": expires,
             }
             try:
-                return self.api.post("/exchange", payload)
+                answer = self.api.post("/exchange", payload)
             except ClientError as exc:
                 if exc.status_code != 429:
                     raise VenueError(f"/exchange {action['type']}: {exc}") from exc
                 attempt = self._backoff(attempt, exc)
+                continue
             except (ServerError, requests.RequestException) as exc:
                 raise OutcomeUnknown(f"/exchange {action['type']}: {exc!r}") from exc
+            if not _nonce_clash(answer):
+                return answer
+            # Refused before it was applied: another process signed with this nonce.
+            self.nonce_clashes += 1
+            attempt = self._backoff(attempt, VenueError(str(answer)))
 
     def _backoff(self, attempt: int, exc: Exception) -> int:
         if isinstance(exc, ClientError) and exc.status_code == 429:

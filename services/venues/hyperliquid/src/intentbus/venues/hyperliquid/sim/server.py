@@ -4,9 +4,9 @@
 official SDK talks to it as to the venue (it signs for testnet unless the URL is the
 mainnet one, so signatures are checked with the testnet source). Test switches live in
 :class:`Faults`: latency, HTTP 429 (body ``null``, nothing applied), a response lost
-after the action was applied (HTTP 502, or the connection dropped), refusing and
-dropping WebSocket connections. Prices come from :meth:`HyperliquidSim.set_mid` or a
-seeded random walk (:meth:`HyperliquidSim.drive_prices`).
+after the action was applied (HTTP 502, or the connection dropped), a nonce another
+process used already, refusing and dropping WebSocket connections. Prices come from
+:meth:`HyperliquidSim.set_mid` or a seeded random walk (:meth:`HyperliquidSim.drive_prices`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 from intentbus.venues.hyperliquid.sim.auth import Signers
 from intentbus.venues.hyperliquid.sim.exchange import Exchange, err
 from intentbus.venues.hyperliquid.sim.info import BadQuery, answer
-from intentbus.venues.hyperliquid.sim.matching import Engine, EngineSettings
+from intentbus.venues.hyperliquid.sim.matching import Engine, EngineSettings, now_ms
 from intentbus.venues.hyperliquid.sim.state import DEFAULT_ASSETS, Asset
 from intentbus.venues.hyperliquid.sim.ws import WsHub
 
@@ -41,6 +41,7 @@ class Faults:
     lost_after_apply: int = 0  # next N /exchange calls: applied, then 502
     dropped_after_apply: int = 0  # next N /exchange calls: applied, then the connection drops
     refuse_ws: bool = False  # new WebSocket connections are refused (HTTP 503)
+    nonce_taken: int = 0  # next N /exchange calls: their nonce was used by another process
 
 
 class HyperliquidSim:
@@ -158,6 +159,11 @@ class HyperliquidSim:
             return web.Response(status=502, text="Bad Gateway")
         try:
             payload = await request.json()
+            if faults.nonce_taken:
+                faults.nonce_taken -= 1
+                self.signers.use_nonce(
+                    self.signers.recover(payload), int(payload["nonce"]), now_ms()
+                )
             result = self.exchange.handle(payload)
         except (KeyError, ValueError, TypeError) as exc:
             return web.json_response(err(f"Failed to deserialize the JSON body: {exc}"))
