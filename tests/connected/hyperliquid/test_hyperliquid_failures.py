@@ -18,9 +18,10 @@ import pytest
 from nats.js import JetStreamContext
 
 from intentbus.bus import Topology
+from intentbus.executor.base import VenueGap
 from intentbus.schemas import ActionType, ExecutionStatus, OrderState
 from intentbus.testing import wait_for
-from intentbus.testing.executor_contract import ExecutorContractSuite, VenueHarness
+from intentbus.testing.executor_contract import ExecutorContractSuite, Recorder, VenueHarness
 from intentbus.testing.fake_ledger import FakeLedger
 from intentbus.testing.lifecycle_contract import LifecycleContractSuite
 from intentbus.venues.hyperliquid.client import VenueError
@@ -242,5 +243,23 @@ async def test_a_nonce_another_process_used_is_signed_again_not_reported_as_a_fa
         assert order.state is OrderState.WORKING
         assert ex.client.nonce_clashes == 2
         assert len(orders_of(local)) == 1
+    finally:
+        await ex.stop()
+
+
+async def test_every_resubscription_is_followed_by_a_gap(local: LocalVenue) -> None:
+    ex = local.executor()
+    seen = Recorder()
+    ex.set_event_sink(seen)
+    await ex.start(None)
+    try:
+
+        async def gaps() -> int:
+            return len([e for e in seen.events if isinstance(e, VenueGap)])
+
+        assert await gaps() == 1  # subscribed at start: ask about anything before
+        for wanted in (2, 3):
+            local.sim.drop_websockets()  # the venue drops the connection: no replay
+            await wait_for(gaps, until=wanted.__le__, what=f"gap {wanted}")
     finally:
         await ex.stop()
