@@ -30,6 +30,7 @@ from hyperliquid.api import API
 from hyperliquid.utils.error import ClientError, ServerError
 from hyperliquid.utils.signing import get_timestamp_ms, sign_l1_action
 from intentbus.venues.hyperliquid import constants as c
+from intentbus.venues.hyperliquid.limits import budget_for, exchange_weight, info_weight
 
 _NONCE_LOCK = threading.Lock()
 _LAST_NONCE: dict[str, int] = {}
@@ -91,6 +92,7 @@ class HyperliquidClient:
         self.wallet = wallet
         self.retries = retries
         self.is_mainnet = base_url == c.MAINNET_API_URL
+        self.budget = budget_for(base_url)
         self.rate_limited = 0  # 429s seen (and waited out)
         self.nonce_clashes = 0  # "Invalid nonce" refusals seen (and re-signed)
 
@@ -103,6 +105,7 @@ class HyperliquidClient:
         """Ask ``/info``; retry on 429, 5xx and transport errors within the bound."""
         attempt = 0
         while True:
+            self.budget.take(info_weight(query))
             try:
                 return self.api.post("/info", query)
             except (ClientError, ServerError, requests.RequestException) as exc:
@@ -126,6 +129,7 @@ class HyperliquidClient:
                 "vaultAddress": vault,
                 "expiresAfter": expires,
             }
+            self.budget.take(exchange_weight(action))
             try:
                 answer = self.api.post("/exchange", payload)
             except ClientError as exc:
