@@ -257,17 +257,24 @@ class HyperliquidExecutor:
     async def _find(self, account: str, cloid: str) -> VenueOrder | None:
         answer = await self._info({"type": "orderStatus", "user": account, "oid": cloid})
         order = parse_order_status(answer, account)
-        return None if order is None else await self._with_fills(self._remember(order))
+        if order is None:
+            return None
+        return await self._with_fills(order, int(answer["order"]["order"]["timestamp"]))
 
-    async def _with_fills(self, order: VenueOrder) -> VenueOrder:
-        """Add the average price and fees of a filled order (``orderStatus`` has neither)."""
+    async def _with_fills(self, order: VenueOrder, placed_ms: int | None) -> VenueOrder:
+        """Add the average price and fees of a filled order (``orderStatus`` has neither).
+
+        The order's fills are read from its placement (``placed_ms``), or a day before its
+        last status when that is unknown.
+        """
         self._remember(order)
         if order.filled_size <= 0 or order.state.is_live:
             return order
-        started = order.updated_at or datetime.now(UTC)
+        if placed_ms is None:
+            placed_ms = to_ms(order.updated_at or datetime.now(UTC)) - ORDER_LOOKBACK_MS
         fills = [
             f
-            for f in await self._fills(order.account, to_ms(started) - ORDER_LOOKBACK_MS)
+            for f in await self._fills(order.account, placed_ms)
             if f.venue_order_id == order.venue_order_id
         ]
         size = sum(f.size for f in fills)

@@ -121,7 +121,7 @@ class VenueFeed:
         ws_url: str,
         accounts: list[str],
         on_mids: Callable[[dict[str, float]], None],
-        enrich: Callable[[VenueOrder], Awaitable[VenueOrder]],
+        enrich: Callable[[VenueOrder, int | None], Awaitable[VenueOrder]],
         name_fill: Callable[[VenueFill], VenueFill],
     ) -> None:
         self._sink: EventSink | None = None
@@ -183,7 +183,8 @@ class VenueFeed:
                     order = parse_order(
                         row["order"], row["status"], row["statusTimestamp"], account
                     )
-                    await self._sink(await self._enrich(order))
+                    placed_ms = row["order"].get("timestamp")
+                    await self._sink(await self._enrich(order, placed_ms))
             elif channel == "userFills" and not data["data"].get("isSnapshot"):
                 for row in data["data"]["fills"]:
                     await self._sink(self._name_fill(parse_fill(row, account)))
