@@ -1,5 +1,5 @@
 """The README's demo command: embedded NATS, real processes, a resting order that fills
-in parts, tables, exit 0.
+in parts, the PM trading two books from a feed, a Hyperliquid book, tables, exit 0.
 
 The checks read the tables the demo prints (its product), cell by cell, so they hold
 whatever the column widths.
@@ -19,6 +19,24 @@ INTENTS = "Intents published"
 RESULTS = "Results from the paper executor"
 FILLS = "Fills on the FILLS stream"
 POSITIONS = "Positions in the ledger"
+PM_INTENTS = "Intents the PM published and their results"
+PM_POSITIONS = "Positions of the PM's books"
+HL_RESULTS = "Results from the Hyperliquid executor"
+HL_FILLS = "Hyperliquid fills"
+HL_POSITIONS = "Hyperliquid position in the ledger"
+TITLES = (
+    RESTING,
+    WHILE_RESTING,
+    INTENTS,
+    RESULTS,
+    FILLS,
+    POSITIONS,
+    PM_INTENTS,
+    PM_POSITIONS,
+    HL_RESULTS,
+    HL_FILLS,
+    HL_POSITIONS,
+)
 
 
 def _run_demo(env: dict[str, str]) -> str:
@@ -37,11 +55,7 @@ def _section(out: str, title: str) -> str:
     """Return the text from ``title`` to the next table's title (or the end)."""
     assert title in out, f"{title!r} missing from:\n{out}"
     start = out.index(title)
-    ends = [
-        i
-        for other in (RESTING, WHILE_RESTING, INTENTS, RESULTS, FILLS, POSITIONS)
-        if (i := out.find(other, start + len(title))) != -1
-    ]
+    ends = [i for other in TITLES if (i := out.find(other, start + len(title))) != -1]
     return out[start : min(ends, default=len(out))]
 
 
@@ -92,7 +106,41 @@ def _check_demo_output(out: str) -> None:
     assert positions["alpha-btc"][6] == "0"
     assert positions["beta-eth"][3] == "open"
     assert float(positions["beta-eth"][6]) > 0
+    _check_pm_act(out)
+    _check_hyperliquid_act(out)
     assert "demo done" in out
+
+
+def _check_pm_act(out: str) -> None:
+    """The PM's intents on both books, each with a final result; the ledger holds them."""
+    intents = _rows(_section(out, PM_INTENTS))
+    assert len(intents) >= 4, out
+    assert {row[1] for row in intents} == {"trend", "swing"}, intents
+    assert {row[7] for row in intents} <= {"success", "skipped"}, intents
+    assert any(row[7] == "success" and float(row[8]) > 0 for row in intents), intents
+    positions = _rows(_section(out, PM_POSITIONS))
+    assert {row[1] for row in positions} == {"paper/trend", "paper/swing"}, positions
+    assert {row[0] for row in positions} == {row[2] for row in intents}, out
+    assert sum(int(row[12]) for row in positions) == len(intents), positions  # results
+
+
+def _check_hyperliquid_act(out: str) -> None:
+    """An ADD and an EXIT filled on the local Hyperliquid venue; the ledger's PnL is theirs."""
+    results = _rows(_section(out, HL_RESULTS))
+    assert [row[1:6] for row in results] == [
+        ["hl-btc", "add", "success", "filled", "buy"],
+        ["hl-btc", "exit", "success", "filled", "sell"],
+    ], results
+    fills = _rows(_section(out, HL_FILLS))
+    assert [(row[2], row[4]) for row in fills] == [("hl-btc", "buy"), ("hl-btc", "sell")], fills
+    bought, sold = fills
+    assert bought[5] == sold[5] == results[0][6]
+    pnl = (float(sold[6]) - float(bought[6])) * float(bought[5])
+    (position,) = _rows(_section(out, HL_POSITIONS))
+    assert position[:4] == ["hl-btc", "hyperliquid/main", "BTC", "closed"], position
+    assert position[6] == "0"
+    assert float(position[9]) == pytest.approx(pnl, abs=0.01)
+    assert position[11:13] == ["2", "2"], position
 
 
 @pytest.mark.timeout(150)

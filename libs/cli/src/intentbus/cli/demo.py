@@ -1,7 +1,8 @@
-"""``intentbus demo``: a scripted book through real services, printed as tables.
+"""``intentbus demo``: a scripted book, the PM and a Hyperliquid book through real services.
 
-The acts themselves are in :mod:`intentbus.cli.demo_run`, the script in
-:mod:`intentbus.cli.demo_script`.
+The paper acts are in :mod:`intentbus.cli.demo_run` (the script in
+:mod:`intentbus.cli.demo_script`), the PM's in :mod:`intentbus.cli.demo_pm`, the
+Hyperliquid one in :mod:`intentbus.cli.demo_hyperliquid`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import typer
 
 from intentbus.bus import LedgerUnavailable, PositionClient
 from intentbus.bus.embedded import EmbeddedNatsServer
+from intentbus.cli.demo_hyperliquid import run_hyperliquid_act, start_hyperliquid
+from intentbus.cli.demo_pm import run_pm_act
 from intentbus.cli.demo_run import run_acts
 from intentbus.cli.demo_script import VENUE, venue_options
+from intentbus.cli.demo_watch import StreamWatch
 from intentbus.cli.processes import ServiceProcesses
 from intentbus.command.common import BusSession, NatsUrlOption, bus_session, console, fail, run
 
@@ -32,12 +36,14 @@ def demo(
         float, typer.Option(help="Seconds each step may wait for its messages.")
     ] = 60.0,
 ) -> None:
-    """Run ledger, paper venue and paper executor as processes and trade a scripted book.
+    """Run the services as processes: a scripted paper book, the PM, a Hyperliquid book.
 
     A low-urgency BTC order rests on the paper venue; marks then move the market through
-    it and it fills in parts, printed as the fills arrive. Without a NATS URL an embedded
-    nats-server with JetStream runs in a temporary folder. Everything runs under a fresh
-    namespace, so an existing server's streams are untouched.
+    it and it fills in parts, printed as the fills arrive. Then the feed and the PM trade
+    two books on the paper venue, and a Hyperliquid executor trades the local Hyperliquid
+    venue (an ADD and an EXIT). Without a NATS URL an embedded nats-server with
+    JetStream runs in a temporary folder. Everything runs under a fresh namespace, so an
+    existing server's streams are untouched.
     """
     with tempfile.TemporaryDirectory(prefix="intentbus-demo-") as tmp:
         workdir = Path(tmp)
@@ -65,14 +71,23 @@ async def _demo(nats_url: str, workdir: Path, timeout_s: float) -> bool:
             services.start("ledger", "ledger", "--db", str(workdir / "ledger.sqlite3"), *common)
             services.start("paper-venue", "paper-venue", *venue_flags, *common)
             services.start("executor-paper", "executor", "--venue", VENUE, *common)
+            hl_url = await start_hyperliquid(services, workdir, common, timeout_s)
             console.print(
-                f"namespace [bold]{namespace}[/]: ledger, paper venue ({' '.join(venue_options())})"
-                " and paper executor started as processes"
+                f"namespace [bold]{namespace}[/]: ledger, paper venue "
+                f"({' '.join(venue_options())}), paper executor, local Hyperliquid venue and "
+                "Hyperliquid executor started as processes"
             )
             positions = PositionClient(bus.nc, bus.topology, timeout_s=1.0)
             await _ready(services, "the ledger", _ledger_probe(positions), timeout_s)
             await _ready(services, "the paper venue", _venue_probe(bus), timeout_s)
-            ok = await run_acts(bus, services, timeout_s)
+            watch = StreamWatch(bus, services)
+            await watch.start()
+            try:
+                ok = await run_acts(bus, watch, timeout_s)
+                ok = await run_pm_act(bus, services, watch, workdir, common, timeout_s) and ok
+                ok = await run_hyperliquid_act(bus, watch, hl_url, timeout_s) and ok
+            finally:
+                await watch.stop()
             codes = services.stop_all()
     bad = {name: code for name, code in codes.items() if code != 0}
     if bad:

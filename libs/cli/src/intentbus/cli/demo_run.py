@@ -24,7 +24,6 @@ from intentbus.cli.demo_script import (
     opening_intents,
 )
 from intentbus.cli.demo_watch import StreamWatch
-from intentbus.cli.processes import ServiceProcesses
 from intentbus.cli.tables import fills_table, intents_table, results_table
 from intentbus.command.common import BusSession, console, fail
 from intentbus.command.tables import new_table, num, positions_table
@@ -36,23 +35,18 @@ _FILL_COLUMNS = (
 )
 
 
-async def run_acts(bus: BusSession, services: ServiceProcesses, timeout_s: float) -> bool:
+async def run_acts(bus: BusSession, watch: StreamWatch, timeout_s: float) -> bool:
     """Run the scripted book; return whether every expected outcome was seen."""
     positions = PositionClient(bus.nc, bus.topology, timeout_s=5.0)
     publisher = Publisher(bus.js, bus.topology)
-    watch = StreamWatch(bus, services)
-    await watch.start()
-    try:
-        for request in DEMO_POSITIONS:
-            await positions.open(request)
-        opening, closing = opening_intents(), closing_intents()
-        resting = await _act_rest(publisher, watch, positions, opening, timeout_s)
-        await _act_fill(publisher, watch, resting, timeout_s)
-        await _act_close(publisher, watch, closing, timeout_s)
-        await _print_summary(watch, positions, [*opening, *closing], timeout_s)
-        return _check(watch, opening, closing)
-    finally:
-        await watch.stop()
+    for request in DEMO_POSITIONS:
+        await positions.open(request)
+    opening, closing = opening_intents(), closing_intents()
+    resting = await _act_rest(publisher, watch, positions, opening, timeout_s)
+    await _act_fill(publisher, watch, resting, timeout_s)
+    await _act_close(publisher, watch, closing, timeout_s)
+    await _print_summary(watch, positions, [*opening, *closing], timeout_s)
+    return _check(watch, opening, closing)
 
 
 async def _act_rest(
@@ -80,7 +74,7 @@ async def _act_rest(
         result = watch.results[btc.intent_id]
         raise fail(f"the BTC order did not rest: {result.status.value} {result.error}", code=1)
     console.print(_resting_table(update))
-    await _caught_up(watch, positions, timeout_s)
+    await caught_up(watch, positions, DEMO_POSITIONS[0].position_id, timeout_s)
     reply = await positions.list()
     console.print(positions_table(reply.positions, title="Positions while the BTC order rests"))
     return update
@@ -179,18 +173,20 @@ async def _print_summary(
     results = [watch.results[i.intent_id] for i in intents if i.intent_id in watch.results]
     console.print(results_table(results, title="Results from the paper executor"))
     console.print(fills_table(watch.fills, title="Fills on the FILLS stream"))
-    await _caught_up(watch, positions, timeout_s)
+    await caught_up(watch, positions, DEMO_POSITIONS[0].position_id, timeout_s)
     reply = await positions.list()
     console.print(positions_table(reply.positions, title="Positions in the ledger"))
 
 
-async def _caught_up(watch: StreamWatch, positions: PositionClient, timeout_s: float) -> None:
+async def caught_up(
+    watch: StreamWatch, positions: PositionClient, position_id: str, timeout_s: float
+) -> None:
     """Wait until the ledger applied every result and fill the demo has seen."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             await positions.get(
-                DEMO_POSITIONS[0].position_id,
+                position_id,
                 min_results_seq=watch.results_seq,
                 min_fills_seq=watch.fills_seq,
             )

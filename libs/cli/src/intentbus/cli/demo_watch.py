@@ -1,4 +1,4 @@
-"""What the demo sees on ``RESULTS`` and ``FILLS``, and waiting on it with a deadline."""
+"""What the demo sees on ``INTENTS``, ``RESULTS`` and ``FILLS``, and waiting on it."""
 
 from __future__ import annotations
 
@@ -14,14 +14,22 @@ from nats.js.api import DeliverPolicy
 
 from intentbus.cli.processes import ServiceProcesses
 from intentbus.command.common import BusSession, console, fail
-from intentbus.schemas import ExecutionResult, Fill, OrderUpdate, decoder, results_stream_decoder
+from intentbus.schemas import (
+    ExecutionIntent,
+    ExecutionResult,
+    Fill,
+    OrderUpdate,
+    decoder,
+    results_stream_decoder,
+)
 
 _POLL_S = 0.5  # how often a wait looks at the child processes while no message arrives
 
 
 class StreamWatch:
-    """Follow ``RESULTS`` and ``FILLS`` from their start (ordered consumers) in the background.
+    """Follow ``INTENTS``, ``RESULTS`` and ``FILLS`` from their start (ordered consumers).
 
+    ``intents`` holds every intent in stream order (``intents_seq`` the last sequence).
     ``updates`` holds each intent's first ``OrderUpdate`` (and ``update_seq`` its RESULTS
     sequence), ``results`` each intent's final ``ExecutionResult``, ``fills`` every fill in
     stream order; ``results_seq`` and ``fills_seq`` are the last sequences seen.
@@ -36,6 +44,9 @@ class StreamWatch:
         self._subs: list[Any] = []
         self._results_decoder = results_stream_decoder()
         self._fill_decoder = decoder(Fill)
+        self._intent_decoder = decoder(ExecutionIntent)
+        self.intents: list[ExecutionIntent] = []
+        self.intents_seq = 0
         self.updates: dict[str, OrderUpdate] = {}
         self.update_seq: dict[str, int] = {}
         self.results: dict[str, ExecutionResult] = {}
@@ -44,10 +55,11 @@ class StreamWatch:
         self.fills_seq = 0
 
     async def start(self) -> None:
-        """Subscribe to both streams from their first message."""
+        """Subscribe to the three streams from their first message."""
         topology, js = self._bus.topology, self._bus.js
         self._running = True
         for stream, subject, handle in (
+            (topology.intents_stream, topology.intents_filter(), self._on_intent),
             (topology.results_stream, topology.results_filter(), self._on_result),
             (topology.fills_stream, topology.fills_filter(), self._on_fill),
         ):
@@ -111,6 +123,10 @@ class StreamWatch:
             self.update_seq.setdefault(message.intent_id, seq)
         else:
             self.results.setdefault(message.intent_id, message)
+
+    def _on_intent(self, data: bytes, seq: int) -> None:
+        self.intents.append(self._intent_decoder.decode(data))
+        self.intents_seq = max(self.intents_seq, seq)
 
     def _on_fill(self, data: bytes, seq: int) -> None:
         self.fills.append(self._fill_decoder.decode(data))
