@@ -124,7 +124,6 @@ class Reconciler:
 
     async def reconcile(self, reason: DriftReason) -> list[Drift]:
         """Compare every pair once; publish and return the drifts (and resolutions) found."""
-        self._stats.reconciliations += 1
         reply = await self._positions.list(venue=self._venue, book_id=self._book)
         pairs: dict[tuple[str, str], _Pair] = {}
         for position in reply.positions:
@@ -138,6 +137,7 @@ class Reconciler:
                 if not drift.resolved:
                     self._stats.drifts += 1
                 published.append(drift)
+        self._stats.reconciliations += 1  # done
         return published
 
     async def _compare(self, pair: _Pair, reason: DriftReason) -> Drift | None:
