@@ -13,18 +13,18 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from typer.testing import CliRunner, Result
 
-from intentbus.bus import Topology
+from intentbus.bus import Publisher, Topology
 from intentbus.command.app import build_app
 from intentbus.executor.base import VenueContext
 from intentbus.executor.prepare import prepare
 from intentbus.executor.runtime import ExecutorRuntime
-from intentbus.schemas import Drift, ExecutionPlan, OrderState
+from intentbus.schemas import Drift, ExecutionPlan, ExecutionStatus, OrderState
 from intentbus.testing import wait_for
 from intentbus.testing.executor_harness import read_drifts
 from intentbus.testing.fake_ledger import FakeLedger
 from intentbus.venues.paper import PaperExecutor, PaperExecutorOptions
 from tests.connected.executor.conftest import FAST, Runtimes, Venue
-from tests.connected.executor.test_runtime import intent
+from tests.connected.executor.test_runtime import intent, results
 
 QUICK = replace(FAST, reconcile_debounce_s=0.2)
 
@@ -186,3 +186,23 @@ async def test_drift_shows_in_positions_until_a_reconciliation_resolves_it(
     assert last.venue_size == last.ledger_size == held
     assert all(not d.resolved for d in found[:-1])
     assert (await _positions_json(nats_url, topology))["p1"]["drift"] is None
+
+
+async def test_trading_through_the_replica_leaves_no_drift(
+    js: JetStreamContext,
+    topology: Topology,
+    venue: Venue,
+    ledger: FakeLedger,
+    runtimes: Runtimes,
+) -> None:
+    ledger.open("p1", allocation_usd=1_000.0)
+    async with runtimes(settings=QUICK) as running:
+        executor = running.executor
+        assert isinstance(executor, PaperExecutor)
+        await Publisher(js, topology).intent(intent("p1", urgency="high"))
+        (result,) = await results(js, topology, 1)
+        assert result.status is ExecutionStatus.SUCCESS
+        await gap(running.runtime, executor)  # the ledger read includes the replica's fills
+        assert running.runtime.stats.drifts == 0
+    assert venue.net("main", "BTC") == ledger.positions["p1"].size > 0
+    assert await read_drifts(js, topology) == []
