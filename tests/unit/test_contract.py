@@ -13,6 +13,7 @@ import pytest
 from intentbus.schemas import (
     ActionType,
     DeadLetter,
+    Drift,
     ExecutionIntent,
     ExecutionResult,
     Fill,
@@ -43,6 +44,7 @@ GOLDEN_TYPES: dict[str, type[msgspec.Struct]] = {
     "Mark.json": Mark,
     "HaltSwitch.json": HaltSwitch,
     "Heartbeat.json": Heartbeat,
+    "Drift.json": Drift,
 }
 
 
@@ -70,6 +72,7 @@ def test_every_wire_message_has_a_golden_fixture() -> None:
         "Mark",
         "HaltSwitch",
         "Heartbeat",
+        "Drift",
     }
 
 

@@ -2,6 +2,7 @@
 
 from intentbus.schemas.codec import decode, decoder, encode, results_stream_decoder, validated
 from intentbus.schemas.control import HaltMode, HaltSwitch, Heartbeat
+from intentbus.schemas.drift import Drift, OrderDrift
 from intentbus.schemas.enums import (
     CLOSING_ACTIONS,
     INCREASING_ACTIONS,
@@ -41,6 +42,7 @@ __all__ = [
     "ActionType",
     "DeadLetter",
     "Direction",
+    "Drift",
     "ExecutionIntent",
     "ExecutionPlan",
     "ExecutionResult",
@@ -55,6 +57,7 @@ __all__ = [
     "Metadata",
     "MetadataValue",
     "OpenPosition",
+    "OrderDrift",
     "OrderState",
     "OrderType",
     "OrderUpdate",

@@ -8,6 +8,7 @@ import msgspec
 
 from intentbus.schemas.candle import Candle
 from intentbus.schemas.control import HaltSwitch, Heartbeat
+from intentbus.schemas.drift import Drift
 from intentbus.schemas.fill import Fill
 from intentbus.schemas.intent import ExecutionIntent
 from intentbus.schemas.operational import DeadLetter, Mark
@@ -40,6 +41,7 @@ MESSAGE_TYPES: dict[str, type[msgspec.Struct]] = {
     "HaltSwitch": HaltSwitch,
     "Heartbeat": Heartbeat,
     "Candle": Candle,
+    "Drift": Drift,
 }
 
 _encoder = msgspec.json.Encoder()

@@ -25,6 +25,7 @@ WIRE_MESSAGES = (
     "HaltSwitch",
     "Heartbeat",
     "Candle",
+    "Drift",
 )
 
 

@@ -3,7 +3,7 @@
 from intentbus.bus.connection import BusSettings, connect
 from intentbus.bus.consumer import Ack, Disposition, MessageConsumer, Nak, Term
 from intentbus.bus.control import HaltStore, HeartbeatLoop, ServiceRegistry
-from intentbus.bus.positions import LedgerError, LedgerUnavailable, PositionClient
+from intentbus.bus.positions import LedgerError, LedgerUnavailable, PositionClient, last_drifts
 from intentbus.bus.publisher import Publisher, PublishFailed, publish_with_id
 from intentbus.bus.streams import (
     ConsumerSpec,
@@ -39,6 +39,7 @@ __all__ = [
     "core_streams",
     "ensure_consumer",
     "ensure_stream",
+    "last_drifts",
     "provision",
     "publish_with_id",
 ]

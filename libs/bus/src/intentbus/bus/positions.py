@@ -11,10 +11,13 @@ from __future__ import annotations
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from intentbus.bus import observe
 from intentbus.bus.subjects import Topology
 from intentbus.schemas import (
+    Drift,
     ListPositions,
     OpenPosition,
     Position,
@@ -80,3 +83,24 @@ class PositionClient:
         """Open a position with its allocation; opening it again with the same terms is a no-op."""
         reply = await self._request("open", encode(request), self._timeout_s)
         return reply.positions[0]
+
+
+async def last_drifts(
+    js: JetStreamContext, topology: Topology, venue: str | None = None, book: str | None = None
+) -> list[Drift]:
+    """Return the last drift published per venue, book and symbol (resolved ones too)."""
+    try:
+        info = await js.stream_info(
+            topology.drift_stream, subjects_filter=topology.drift_filter(venue, book)
+        )
+    except NotFoundError:
+        return []
+    found = []
+    for subject in sorted(info.state.subjects or {}):
+        try:
+            raw = await js.get_last_msg(topology.drift_stream, subject)
+        except NotFoundError:
+            continue
+        if raw.data:
+            found.append(decoder(Drift).decode(raw.data))
+    return found

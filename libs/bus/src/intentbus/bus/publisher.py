@@ -25,6 +25,7 @@ from intentbus.schemas import (
     validated,
 )
 from intentbus.schemas.candle import Candle
+from intentbus.schemas.drift import Drift
 
 MSG_ID = "Nats-Msg-Id"
 
@@ -166,6 +167,14 @@ class Publisher:
         checked = validated(candle)
         subject = self._topology.candles_subject(checked.venue, checked.symbol, checked.timeframe)
         return await publish_with_id(self._js, subject, encode(checked), checked.candle_id)
+
+    async def drift(self, drift: Drift) -> PubAck:
+        """Validate and publish a reconciliation drift; its ``drift_id`` is the ``Nats-Msg-Id``."""
+        checked = validated(drift)
+        subject = self._topology.drift_subject(checked.venue, checked.book_id, checked.symbol)
+        return await publish_with_id(
+            self._js, subject, encode(checked), checked.drift_id, kind="drift"
+        )
 
     async def raw(self, subject: str, payload: bytes, msg_id: str) -> PubAck:
         """Publish bytes as they are (operators' hand-written JSON, replays)."""

@@ -139,6 +139,11 @@ def core_streams(topology: Topology) -> tuple[StreamSpec, ...]:
             subjects=(topology.candles_filter(),),
             description="Closed candles by venue, symbol and timeframe (PM warm-up, replay)",
         ),
+        StreamSpec(
+            name=topology.drift_stream,
+            subjects=(topology.drift_filter(),),
+            description="Reconciliation drift (venue vs ledger) by venue, book and symbol",
+        ),
     )
 
 

@@ -91,6 +91,11 @@ class Topology:
         """Return the name of the stream holding closed candles (retained, replayable)."""
         return self._name("CANDLES")
 
+    @property
+    def drift_stream(self) -> str:
+        """Return the name of the stream holding reconciliation drift (kept, with history)."""
+        return self._name("DRIFT")
+
     def bucket(self, base: str) -> str:
         """Return the name of a KV bucket."""
         return self._name(check_token("bucket", base))
@@ -211,6 +216,23 @@ class Topology:
             check_token("venue", venue) if venue is not None else "*",
             check_token("symbol", symbol) if symbol is not None else "*",
             check_token("timeframe", timeframe) if timeframe is not None else "*",
+        )
+
+    def drift_subject(self, venue: str, book: str, symbol: str) -> str:
+        """Return the subject drift of ``symbol`` in ``venue``/``book`` goes to.
+
+        The symbol's characters that cannot be in a subject token become ``_``.
+        """
+        token = re.sub(r"[^A-Za-z0-9_=-]", "_", symbol)[:64] or "_"
+        return self._subject("drift", check_token("venue", venue), check_token("book", book), token)
+
+    def drift_filter(self, venue: str | None = None, book: str | None = None) -> str:
+        """Return the filter for every drift, or one venue's, or one book's."""
+        return self._subject(
+            "drift",
+            check_token("venue", venue) if venue is not None else "*",
+            check_token("book", book) if book is not None else "*",
+            "*",
         )
 
     def ledger_subject(self, operation: str) -> str:

@@ -113,6 +113,7 @@ class OrderFollower:
         # replicas published before this one took the position's partition over.
         self._seqs: dict[str, tuple[int, int]] = {}
         self._floor = (0, 0)
+        self.on_gap: Callable[[], None] | None = None  # after a gap's resync (reconcile)
 
     # read-your-writes ---------------------------------------------------------------
     def raise_floor(self, results_seq: int, fills_seq: int) -> None:
@@ -145,6 +146,16 @@ class OrderFollower:
             if t.working.intent.position_id == position_id
             and not t.done.is_set()
             and (before_seq is None or t.working.intent_seq < before_seq)
+        ]
+
+    def open_orders(self, account: str, symbol: str) -> list[Tracked]:
+        """Return the unfinished followed orders of an account in a symbol."""
+        return [
+            t
+            for t in self._by_cloid.values()
+            if t.working.plan.account == account
+            and t.working.plan.symbol == symbol
+            and not t.done.is_set()
         ]
 
     def tracked(self, client_order_id: str) -> Tracked | None:
@@ -218,6 +229,8 @@ class OrderFollower:
         try:
             if isinstance(event, VenueGap):
                 self._stats.gaps += 1
+                if self.on_gap is not None:  # reconcile (in the background) after a reconnect
+                    self.on_gap()
                 await asyncio.gather(*(self._resync(t) for t in list(self._by_cloid.values())))
                 return
             tracked = self._by_cloid.get(event.client_order_id)

@@ -50,6 +50,7 @@ from intentbus.executor.partitions import (
     PartitionOwnership,
     default_owner,
 )
+from intentbus.executor.reconcile import Reconciler
 from intentbus.executor.settings import (
     CLAIMS_BUCKET,
     ORDERS_BUCKET,
@@ -108,6 +109,8 @@ class ExecutorRuntime:
         self._heartbeat: HeartbeatLoop | None = None
         self._sweeps: set[asyncio.Task[int]] = set()
         self._halt_cancelled: set[str] = set()
+        self._reconciler: Reconciler | None = None
+        self._handling: dict[str, int] = {}  # position id -> intents being handled
 
     @property
     def follower(self) -> OrderFollower:
@@ -152,6 +155,19 @@ class ExecutorRuntime:
             stats=self.stats,
             guard=Guard(self._halt, self._caps, self.stats),
         )
+        self._reconciler = Reconciler(
+            self._executor,
+            self._js,
+            self._topology,
+            PositionClient(self._nc, self._topology),
+            follower,
+            venue=self.venue,
+            book=self.book,
+            busy=lambda position_id: self._handling.get(position_id, 0) > 0,
+            settings=self.settings,
+            stats=self.stats,
+        )
+        follower.on_gap = partial(self._reconciler.request, "reconnect")
         self._executor.set_event_sink(follower.on_event)
         await self._executor.start(VenueContext(nc=self._nc, js=self._js, topology=self._topology))
         await self._ownership.start()
@@ -173,10 +189,14 @@ class ExecutorRuntime:
         follower = self.follower
         following = asyncio.Event()
         follow = asyncio.create_task(follower.run(following))
+        reconciled = False
         try:
             async for change in self._ownership.changes(stop):
                 if isinstance(change, Acquired):
                     await self._acquired(change.partition, change)
+                    if self._reconciler is not None and not reconciled:
+                        reconciled = True  # once, after the first partitions are acquired
+                        self._reconciler.request("start")
                 elif isinstance(change, Lost):  # taken over: the lease is not ours to free
                     await self._released(change.partition, hand_over=False)
                 else:
@@ -186,6 +206,8 @@ class ExecutorRuntime:
             await asyncio.gather(
                 *(self._released(p, hand_over=False) for p in list(self._consumers))
             )
+            if self._reconciler is not None:
+                await self._reconciler.stop()
             with contextlib.suppress(Exception):
                 await self._ownership.stop()
             for closing in (self._heartbeat, self._halt):
@@ -195,6 +217,13 @@ class ExecutorRuntime:
             await follow
             with contextlib.suppress(Exception):
                 await self._executor.stop()
+
+    @property
+    def reconciler(self) -> Reconciler:
+        """Return the reconciler (after :meth:`run` started)."""
+        if self._reconciler is None:
+            raise RuntimeError("the runtime is not started")
+        return self._reconciler
 
     @property
     def halt(self) -> HaltView:
@@ -309,19 +338,27 @@ class ExecutorRuntime:
         def alive() -> bool:
             return partition in self._consumers
 
-        while alive():
-            try:
-                await intake.handle(intent, msg, partition, alive)
-                return Ack()
-            except Abandoned:
-                break
-            except Exception as exc:
-                log.exception("intent %s failed; retrying in its lane", intent.intent_id)
-                trace.get_current_span().record_exception(exc)  # an event on its span
-                self._last_error(f"intent {intent.intent_id}: {exc!r}")
-                self.stats.waits += 1
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_s)
+        pid = intent.position_id
+        self._handling[pid] = self._handling.get(pid, 0) + 1  # reconciliation leaves it be
+        try:
+            while alive():
+                try:
+                    await intake.handle(intent, msg, partition, alive)
+                    return Ack()
+                except Abandoned:
+                    break
+                except Exception as exc:
+                    log.exception("intent %s failed; retrying in its lane", intent.intent_id)
+                    trace.get_current_span().record_exception(exc)  # an event on its span
+                    self._last_error(f"intent {intent.intent_id}: {exc!r}")
+                    self.stats.waits += 1
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.settings.retry_max_s)
+        finally:
+            if self._handling[pid] <= 1:
+                del self._handling[pid]
+            else:
+                self._handling[pid] -= 1
         # The partition is being handed over: never ack what was not handled; the next
         # owner's consumer starts at the ack floor and delivers it again.
         return Nak(delay_s=self.settings.ack_wait_s, reason="partition handed over")

@@ -33,6 +33,10 @@ class RuntimeSettings:
     fill_grace_s: float = 0.25
     settle_wait_s: float = 2.0
     heartbeat_s: float = 1.0
+    # Reconciliation (venue vs ledger): at most one per this many seconds, and the
+    # smallest size difference that is drift (half the symbol's lot at least).
+    reconcile_debounce_s: float = 3.0
+    drift_tolerance: float = 1e-9
 
 
 @dataclass
@@ -48,4 +52,6 @@ class RuntimeStats:
     finished: int = 0
     gaps: int = 0
     halt_cancels: int = 0
+    reconciliations: int = 0
+    drifts: int = 0
     refused: dict[str, int] = field(default_factory=dict)  # skip reason -> count

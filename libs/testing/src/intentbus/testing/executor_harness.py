@@ -20,6 +20,7 @@ from intentbus.executor.partitions import OwnershipSettings
 from intentbus.executor.runtime import ExecutorRuntime, RuntimeSettings
 from intentbus.schemas import (
     DeadLetter,
+    Drift,
     ExecutionResult,
     Fill,
     OrderUpdate,
@@ -158,3 +159,9 @@ async def read_dead_letters(js: JetStreamContext, topology: Topology) -> list[De
     """Return every dead letter stored, in order."""
     decode = decoder(DeadLetter).decode
     return [decode(d) for _, _, d in await _stream_payloads(js, topology.dead_letter_stream)]
+
+
+async def read_drifts(js: JetStreamContext, topology: Topology) -> list[Drift]:
+    """Return every drift stored on the DRIFT stream, in order."""
+    decode = decoder(Drift).decode
+    return [decode(d) for _, _, d in await _stream_payloads(js, topology.drift_stream)]

@@ -23,8 +23,10 @@ from intentbus.bus import (
     PositionClient,
     Topology,
     check_token,
+    last_drifts,
 )
 from intentbus.command.common import (
+    BusSession,
     MetricsPortOption,
     NamespaceOption,
     NatsUrlOption,
@@ -34,11 +36,11 @@ from intentbus.command.common import (
     run,
     start_metrics,
 )
-from intentbus.command.tables import positions_table
+from intentbus.command.tables import drift_of, positions_table
 from intentbus.ledger.service import DEFAULT_DURABLE, LedgerConfigError, LedgerHalted, LedgerService
 from intentbus.ledger.sqlite_store import SqliteStore
 from intentbus.ledger.table import checks_table
-from intentbus.schemas import Direction, OpenPosition, Position, validated
+from intentbus.schemas import Direction, Drift, OpenPosition, Position, validated
 
 T = TypeVar("T")
 DEFAULT_DB = "./intentbus-ledger.sqlite3"
@@ -134,16 +136,23 @@ def show_positions(
                 check_token(kind, value)
     except InvalidSubjectToken as exc:
         raise fail(str(exc)) from None
-    positions = run(_ask(nats_url, namespace, lambda c: _list(c, venue, book)))
-    if as_json:
-        sys.stdout.write(msgspec.json.encode(positions).decode() + os.linesep)
+    positions, drifts = run(_ask(nats_url, namespace, lambda c, bus: _list(c, bus, venue, book)))
+    if as_json:  # each position, with its unresolved drift or null
+        rows = [
+            {**msgspec.to_builtins(p), "drift": msgspec.to_builtins(drift_of(p, drifts))}
+            for p in positions
+        ]
+        sys.stdout.write(msgspec.json.encode(rows).decode() + os.linesep)
     else:
-        console.print(positions_table(positions))
+        console.print(positions_table(positions, drifts=drifts))
 
 
-async def _list(client: PositionClient, venue: str | None, book: str | None) -> list[Position]:
+async def _list(
+    client: PositionClient, bus: BusSession, venue: str | None, book: str | None
+) -> tuple[list[Position], dict[tuple[str, str, str], Drift]]:
     reply = await client.list(venue=venue, book_id=book)
-    return list(reply.positions)
+    drifts = await last_drifts(bus.js, bus.topology, venue, book)
+    return list(reply.positions), {(d.venue, d.book_id, d.symbol): d for d in drifts}
 
 
 @positions_app.command("open")
@@ -171,12 +180,14 @@ def open_command(
         )
     except msgspec.MsgspecError as exc:
         raise fail(f"invalid position: {exc}") from None
-    position = run(_ask(nats_url, namespace, lambda c: c.open(request)))
+    position = run(_ask(nats_url, namespace, lambda c, _: c.open(request)))
     console.print(positions_table([position], title="Opened"))
 
 
 async def _ask(
-    nats_url: str | None, namespace: str, call: Callable[[PositionClient], Awaitable[T]]
+    nats_url: str | None,
+    namespace: str,
+    call: Callable[[PositionClient, BusSession], Awaitable[T]],
 ) -> T:
     try:
         topology = Topology(namespace)
@@ -192,7 +203,7 @@ async def _ask(
                 nats_url, namespace, name="intentbus-positions", provision_streams=False
             ) as bus,
         ):
-            return await call(PositionClient(bus.nc, topology, timeout_s=ANSWER_TIMEOUT_S))
+            return await call(PositionClient(bus.nc, topology, timeout_s=ANSWER_TIMEOUT_S), bus)
     except TimeoutError:
         url = nats_url or os.environ.get("NATS_URL") or "nats://127.0.0.1:4222"
         raise fail(f"cannot reach NATS at {url} within {REACH_TIMEOUT_S:g}s", code=1) from None
