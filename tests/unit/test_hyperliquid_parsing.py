@@ -90,6 +90,7 @@ def test_the_local_venue_answers_in_the_recorded_shapes() -> None:
     engine = Engine()
     for coin, mid in {"BTC": 65_000.0, "ETH": 3_200.0}.items():
         engine.mids[coin] = mid
+    engine.record_price("BTC", 65_000.0, 1684702007000)  # in the recorded candles' window
     user = "0x5e9ee1089755c3435139848e47e6635505d5a13a"
     engine.deposit(user, 10_000.0)
     engine.place(
@@ -128,3 +129,32 @@ def test_the_local_venue_answers_in_the_recorded_shapes() -> None:
         if kind == "l2Book":
             assert _keys(recorded["levels"][0][0]) == _keys(ours["levels"][0][0])
         assert _parse(kind, ours) is not None
+
+
+def test_the_local_venue_builds_candles_from_its_mids() -> None:
+    engine = Engine()
+    hour = 3_600_000
+    start = 1_700_000_000_000 - 1_700_000_000_000 % hour
+    for at, px in ((0, 100.0), (10, 104.0), (20, 98.0), (hour - 1, 101.0), (3 * hour + 5, 99.0)):
+        engine.record_price("BTC", px, start + at)
+    rows = info.answer(
+        engine,
+        {
+            "type": "candleSnapshot",
+            "req": {
+                "coin": "BTC",
+                "interval": "1h",
+                "startTime": start + 5,
+                "endTime": start + 3 * hour,
+            },
+        },
+    )
+    assert [(r["t"] - start, r["T"] - start) for r in rows] == [
+        (0, hour - 1), (hour, 2 * hour - 1), (2 * hour, 3 * hour - 1), (3 * hour, 4 * hour - 1)
+    ]  # fmt: skip
+    assert [(r["o"], r["h"], r["l"], r["c"], r["n"]) for r in rows] == [
+        ("100.0", "104.0", "98.0", "101.0", 4),
+        ("101.0", "101.0", "101.0", "101.0", 0),  # no mid in the bar: flat at the last close
+        ("101.0", "101.0", "101.0", "101.0", 0),
+        ("99.0", "99.0", "99.0", "99.0", 1),
+    ]

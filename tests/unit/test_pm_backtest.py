@@ -13,7 +13,7 @@ from intentbus.command.app import build_app
 from intentbus.pm.backtest import run_backtest
 from intentbus.pm.config import BookConfig, PMConfig
 from intentbus.pm.series import synthetic_candles
-from intentbus.pm.sources import SourceError, infer_timeframe, read_ohlcv, venue_source
+from intentbus.pm.sources import SourceError, infer_timeframe, read_ohlcv
 
 DATA = Path(__import__("backtesting.test").test.__file__).parent
 EURUSD = DATA / "EURUSD.csv"
@@ -72,11 +72,6 @@ def test_parquet_needs_pyarrow_or_reads_like_csv(tmp_path: Path) -> None:
     )  # fmt: skip
     pq.write_table(table, path)
     assert [c.close for c in read_ohlcv(path, venue="paper", symbol="X")] == [1.5, 1.2]
-
-
-def test_the_venue_seam_says_what_to_do() -> None:
-    with pytest.raises(SourceError, match="VenueCandleSource"):
-        venue_source("hyperliquid")
 
 
 def test_synthetic_candles_are_seeded() -> None:

@@ -23,6 +23,7 @@ from hyperliquid.utils.types import Cloid
 
 from intentbus.testing import wait_for
 from intentbus.venues.hyperliquid.local import LocalVenue
+from intentbus.venues.hyperliquid.sim.matching import now_ms
 from intentbus.venues.hyperliquid.sim.server import HyperliquidSim
 
 CLOID = Cloid("0x" + "ab" * 16)
@@ -116,8 +117,10 @@ async def test_info_answers_what_the_sdk_asks(local: LocalVenue) -> None:
     assert await asyncio.to_thread(info.frontend_open_orders, local.master) == []
     ctx = await asyncio.to_thread(info.meta_and_asset_ctxs)
     assert ctx[0]["universe"][0]["name"] == "BTC"
-    candles = await asyncio.to_thread(info.candles_snapshot, "BTC", "1m", 0, 60_000)
-    assert candles[0]["s"] == "BTC"
+    now = now_ms()
+    candles = await asyncio.to_thread(info.candles_snapshot, "BTC", "1m", now - 120_000, now)
+    assert (candles[-1]["s"], candles[-1]["c"]) == ("BTC", "65000.0")  # the open minute
+    assert candles[-1]["t"] <= now <= candles[-1]["T"]
     unknown = await asyncio.to_thread(info.query_order_by_cloid, local.master, CLOID)
     assert unknown == {"status": "unknownOid"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,11 +18,12 @@ from intentbus.command.common import NamespaceOption, NatsUrlOption, console, fa
 from intentbus.pm.backtest import run_backtest
 from intentbus.pm.config import BookConfig, ConfigError, PMConfig
 from intentbus.pm.feed import CandleFeed
+from intentbus.pm.hyperliquid import HyperliquidCandleSource, check_interval, lookback
 from intentbus.pm.planner import UnknownPlanner
 from intentbus.pm.report import plot, print_report
 from intentbus.pm.series import synthetic_candles
 from intentbus.pm.service import PMService
-from intentbus.pm.sources import SourceError, read_ohlcv, venue_source
+from intentbus.pm.sources import SourceError, read_ohlcv
 from intentbus.schemas.candle import Candle
 
 log = logging.getLogger(__name__)
@@ -105,10 +107,9 @@ def _candles(
                     synthetic, seed=seed, venue=venue, symbol=symbol, timeframe=timeframe or "1h"
                 )
             )
-        venue_source(venue)
     except (SourceError, InvalidSubjectToken, ValueError) as exc:
         raise fail(str(exc)) from None
-    raise fail("give --file or --synthetic")
+    raise fail("give --file, --synthetic or --hyperliquid")
 
 
 FileOption = Annotated[
@@ -130,20 +131,55 @@ def feed(
     file: FileOption = None,
     synthetic: SyntheticOption = 0,
     seed: SeedOption = 7,
-    venue: VenueOption = "paper",
+    hyperliquid: Annotated[
+        str | None,
+        typer.Option(
+            help="Poll Hyperliquid's candleSnapshot and allMids at mainnet, testnet or a URL "
+            "(the local venue); publish closed candles and the mids as marks until stopped."
+        ),
+    ] = None,
+    venue: Annotated[
+        str | None,
+        typer.Option(help="Venue namespace of the candles and marks (paper; hyperliquid)."),
+    ] = None,
     symbol: SymbolOption = "BTC",
-    timeframe: TimeframeOption = None,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(
+            "--timeframe",
+            "--interval",
+            help="Timeframe (1m, 1h, 1d...); inferred from a file; 1h from a venue.",
+        ),
+    ] = None,
     limit: LimitOption = None,
     pace: Annotated[float, typer.Option(help="Seconds between candles (0: at once).")] = 0.0,
     lockstep: Annotated[
         str | None,
         typer.Option(help="PM durable name: publish a candle only when the PM finished the last."),
     ] = None,
+    poll: Annotated[float, typer.Option(help="Seconds between venue polls.")] = 10.0,
+    backfill: Annotated[
+        int,
+        typer.Option(help="Closed bars a venue feed publishes first when none is stored."),
+    ] = 500,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
 ) -> None:
-    """Publish closed candles and marks (CANDLES and MARKS streams) from a file or generator."""
-    candles = _candles(file, synthetic, seed, venue, symbol, timeframe, limit)
+    """Publish closed candles and marks (CANDLES, MARKS) from a file, generator or venue."""
+    if hyperliquid is not None:
+        if file is not None or synthetic or lockstep:
+            raise fail("--hyperliquid does not combine with --file, --synthetic or --lockstep")
+        frame = timeframe or "1h"
+        try:
+            check_token("venue", venue or "hyperliquid")
+            check_token("symbol", symbol)
+            check_interval(frame)
+            source = HyperliquidCandleSource(hyperliquid, venue=venue or "hyperliquid")
+        except (SourceError, InvalidSubjectToken) as exc:
+            raise fail(str(exc)) from None
+        run(_follow_venue(source, symbol, frame, poll, backfill, nats_url, namespace))
+        return
+    candles = _candles(file, synthetic, seed, venue or "paper", symbol, timeframe, limit)
     run(_run_feed(candles, pace, lockstep, nats_url, namespace))
 
 
@@ -162,6 +198,33 @@ async def _run_feed(
     console.print(
         f"feed: {stats.candles} candles published ({stats.duplicates} already stored), "
         f"last sequence {stats.last_seq}"
+    )
+
+
+async def _follow_venue(
+    source: HyperliquidCandleSource,
+    symbol: str,
+    timeframe: str,
+    poll: float,
+    backfill: int,
+    nats_url: str | None,
+    ns: str,
+) -> None:
+    stop = stop_on_signals()
+    topology = Topology(ns)
+    nc = await connect(BusSettings.from_env(nats_url, name="intentbus-feed"))
+    try:
+        js = nc.jetstream()
+        await provision_streams(js, topology)
+        feed_ = CandleFeed(js, topology)
+        since = lookback(timeframe, backfill, datetime.now(UTC))
+        console.print(f"feed: polling {source.url} for {symbol} {timeframe} every {poll:g}s")
+        stats = await feed_.follow(source, symbol, timeframe, since=since, poll_s=poll, stop=stop)
+    finally:
+        await nc.drain()
+    console.print(
+        f"feed: {stats.candles} candles published ({stats.duplicates} already stored), "
+        f"{stats.marks} marks, {stats.polls} polls ({stats.errors} failed)"
     )
 
 

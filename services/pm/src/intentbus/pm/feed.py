@@ -8,6 +8,12 @@ names the PM's durable consumer: the feed then publishes the next candle only on
 PM has acknowledged everything before it, and the PM acknowledges a candle only after
 its intents' results, so each intent fills at its own candle's mark, as in a backtest.
 
+:meth:`CandleFeed.follow` polls a venue's API instead (a
+:class:`~intentbus.pm.sources.VenueCandleSource`): on each poll the venue's current mids
+as marks, then the candles closed since the last one published. It resumes after the
+last candle stored on the subject, so a restart publishes nothing twice (and the
+``Nats-Msg-Id`` dedup catches an overlap within the stream's window).
+
 In lockstep the feed also waits (at most ``mark_wait_s``) until every consumer of the
 MARKS stream that follows the symbol has been sent the new mark before it publishes the
 candle: the venue and its executors follow marks on their own subscriptions, and an
@@ -17,6 +23,8 @@ intent must not reach them before the mark of its candle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,9 +33,12 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from intentbus.bus import Publisher, Topology
+from intentbus.pm.sources import SourceError, VenueCandleSource
 from intentbus.pm.warmup import subject_matches
-from intentbus.schemas import Mark
-from intentbus.schemas.candle import Candle
+from intentbus.schemas import Mark, decode
+from intentbus.schemas.candle import Candle, timeframe_duration
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,6 +48,9 @@ class FeedStats:
     candles: int = 0
     duplicates: int = 0
     last_seq: int = 0
+    marks: int = 0
+    polls: int = 0  # venue polls answered
+    errors: int = 0  # venue polls that failed (logged, retried at the next poll)
 
 
 class CandleFeed:
@@ -91,6 +105,61 @@ class CandleFeed:
             if self._pace_s:
                 await asyncio.sleep(self._pace_s)
         return stats
+
+    async def follow(
+        self,
+        source: VenueCandleSource,
+        symbol: str,
+        timeframe: str,
+        *,
+        since: datetime,
+        poll_s: float = 10.0,
+        stop: asyncio.Event | None = None,
+        stats: FeedStats | None = None,
+    ) -> FeedStats:
+        """Poll ``source`` until ``stop``: marks of ``symbol``, then its newly closed candles.
+
+        Candles start after the last one stored on the subject, or at ``since`` when
+        none is. A failed poll is logged and counted, and retried at the next one.
+        """
+        stats = stats if stats is not None else FeedStats()
+        stop = stop if stop is not None else asyncio.Event()
+        step = timeframe_duration(timeframe)
+        last = await self.last_stored(source.venue, symbol, timeframe)
+        start = last.open_time + step if last is not None else since
+        while not stop.is_set():
+            try:
+                mids = await asyncio.to_thread(source.marks, [symbol])
+                candles = await asyncio.to_thread(source.history, symbol, timeframe, start)
+            except SourceError as exc:
+                stats.errors += 1
+                log.warning("feed: %s poll failed: %s", source.venue, exc)
+            else:
+                for coin, price in mids.items():
+                    mark = Mark(venue=source.venue, symbol=coin, price=price, at=self._clock())
+                    await self._publisher.mark(mark)
+                    stats.marks += 1
+                for candle in candles:
+                    if candle.open_time < start:
+                        continue
+                    ack = await self._publisher.candle(candle)
+                    stats.candles += 1
+                    stats.duplicates += int(bool(ack.duplicate))
+                    stats.last_seq = ack.seq
+                    start = candle.open_time + step
+                stats.polls += 1
+            with contextlib.suppress(TimeoutError):  # the poll interval, or stop
+                await asyncio.wait_for(stop.wait(), poll_s)
+        return stats
+
+    async def last_stored(self, venue: str, symbol: str, timeframe: str) -> Candle | None:
+        """Return the last candle stored on the subject of (venue, symbol, timeframe)."""
+        subject = self._topology.candles_subject(venue, symbol, timeframe)
+        try:
+            msg = await self._js.get_last_msg(self._topology.candles_stream, subject)
+        except NotFoundError:
+            return None
+        return decode(msg.data or b"", Candle)
 
     async def wait_for_mark_delivery(self, subject: str, seq: int) -> bool:
         """Wait until every MARKS consumer following ``subject`` was sent sequence ``seq``.

@@ -1,4 +1,4 @@
-"""Where candles come from: an OHLCV file, a seeded generator, or a venue (a seam).
+"""Where candles come from: an OHLCV file, a seeded generator, or a venue's API.
 
 CSV columns: a time column (first column, or one named ``time``/``date``/``datetime``/
 ``timestamp``: ISO dates or times, or epoch seconds/milliseconds; naive times are UTC),
@@ -10,7 +10,7 @@ pyarrow is installed (optional).
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -34,24 +34,21 @@ class CandleSource(Protocol):
 
 
 class VenueCandleSource(Protocol):
-    """The seam for a venue's market data API (history, then live closed candles).
+    """The seam for a venue's market data API: closed candles and marks, polled by the feed.
 
-    A venue package implements it, e.g. Hyperliquid's ``candleSnapshot`` for history and
-    its candle WebSocket for live bars; the feed publishes what it yields. None ships yet.
+    ``intentbus.pm.hyperliquid.HyperliquidCandleSource`` (``candleSnapshot``, ``allMids``)
+    implements it. The methods block (HTTP): the feed calls them from a worker thread.
     """
 
-    def history(self, symbol: str, timeframe: str, since: datetime) -> Iterable[Candle]: ...
+    venue: str
 
-    def live(self, symbol: str, timeframe: str) -> Iterator[Candle]: ...
+    def history(self, symbol: str, timeframe: str, since: datetime) -> list[Candle]:
+        """Return the closed candles opening at or after ``since``, in time order."""
+        ...
 
-
-def venue_source(name: str) -> VenueCandleSource:
-    """Return the market data source of a venue; none is implemented yet (Hyperliquid next)."""
-    raise SourceError(
-        f"no market data source for venue {name!r} yet: publish candles from a file "
-        "(--file) or the synthetic generator (--synthetic); a venue adds its source by "
-        "implementing intentbus.pm.sources.VenueCandleSource"
-    )
+    def marks(self, symbols: Iterable[str]) -> dict[str, float]:
+        """Return the venue's current mark (mid) of each of ``symbols`` it lists."""
+        ...
 
 
 def parse_time(raw: str) -> datetime:

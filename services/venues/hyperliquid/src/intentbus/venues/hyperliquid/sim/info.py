@@ -154,25 +154,64 @@ def clearinghouse_state(engine: Engine, user: str) -> dict[str, Any]:
     }
 
 
+INTERVAL_MS = {
+    name: int(name[:-1]) * unit
+    for name, unit in (
+        *((f"{n}m", 60_000) for n in (1, 3, 5, 15, 30)),
+        *((f"{n}h", 3_600_000) for n in (1, 2, 4, 8, 12)),
+        ("1d", 86_400_000),
+        ("3d", 86_400_000),
+        ("1w", 604_800_000),
+    )
+}
+
+
 def candles(engine: Engine, req: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return one flat candle per interval from the current mid (the venue's shape)."""
+    """Return the candles of ``req["coin"]`` built from its recorded mids (the venue's shape).
+
+    Buckets are aligned on the epoch; every bucket from the first recorded mid to the one
+    holding now has a candle (a bucket without a mid is flat at the previous close), the
+    last one still open. Candles overlapping ``[startTime, endTime]`` are returned, as the
+    venue does (the first may open before ``startTime``).
+    """
     coin = req["coin"]
-    mid = engine.mids.get(coin)
-    if mid is None:
+    interval = req.get("interval", "1m")
+    if interval not in INTERVAL_MS:
+        raise BadQuery(f"unknown interval {interval!r}")
+    size = INTERVAL_MS[interval]
+    path = engine.prices.get(coin, [])
+    if not path:
         return []
-    px = wire(mid)
     start = int(req["startTime"])
-    return [
-        {
-            "T": start + 59_999,
-            "c": px,
-            "h": px,
-            "i": req.get("interval", "1m"),
-            "l": px,
-            "n": 0,
-            "o": px,
-            "s": coin,
-            "t": start,
-            "v": "0.0",
-        }
-    ]
+    end = min(int(req.get("endTime") or now_ms()), now_ms())
+    rows: list[dict[str, Any]] = []
+    first_bucket = path[0][0] - path[0][0] % size
+    bucket = max(first_bucket, start - start % size)
+    index = 0
+    close = path[0][1]
+    while index < len(path) and path[index][0] < bucket:
+        close = path[index][1]
+        index += 1
+    while bucket <= end:
+        points = []
+        while index < len(path) and path[index][0] < bucket + size:
+            points.append(path[index][1])
+            index += 1
+        prices = points or [close]
+        close = prices[-1]
+        rows.append(
+            {
+                "T": bucket + size - 1,
+                "c": wire(prices[-1]),
+                "h": wire(max(prices)),
+                "i": interval,
+                "l": wire(min(prices)),
+                "n": len(points),
+                "o": wire(prices[0]),
+                "s": coin,
+                "t": bucket,
+                "v": "0.0",
+            }
+        )
+        bucket += size
+    return rows

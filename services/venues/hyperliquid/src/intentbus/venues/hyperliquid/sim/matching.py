@@ -11,6 +11,7 @@ the move from the average entry price (fees excluded), the fee is taken from USD
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Callable
@@ -51,6 +52,9 @@ class OrderRefused(Exception):
         self.status = status
 
 
+MAX_PRICES = 100_000  # mids kept per coin for candleSnapshot
+
+
 def now_ms() -> int:
     """Return the venue clock in milliseconds."""
     return int(time.time() * 1000)
@@ -66,6 +70,7 @@ class Engine:
         self.index = {a.name: i for i, a in enumerate(self.assets)}
         self.settings = settings or EngineSettings()
         self.mids: dict[str, float] = {}
+        self.prices: dict[str, list[tuple[int, float]]] = {}  # (ms, mid), in time order
         self.depths: dict[str, float] = {}
         self.accounts: dict[str, Account] = {}
         self.listeners: list[Listener] = []
@@ -103,6 +108,7 @@ class Engine:
     def set_mid(self, coin: str, mid: float) -> None:
         """Move the mid of ``coin`` and fill the resting orders the new touch reaches."""
         self.mids[coin] = mid
+        self.record_price(coin, mid, now_ms())
         bid, ask = self.bbo(coin)
         depth = self.depths.get(coin, self.settings.depth)
         resting = [o for a in self.accounts.values() for o in a.open_orders() if o.coin == coin]
@@ -111,6 +117,17 @@ class Engine:
             if reached:
                 self._fill(order, order.limit_px, min(order.sz, depth), crossed=False)
                 self._finish_if_done(order)
+
+    def record_price(self, coin: str, mid: float, at_ms: int) -> None:
+        """Add a mid at ``at_ms`` to the price path the candles are built from.
+
+        A past time backfills history (the live mid does not move); the path keeps the
+        last ``MAX_PRICES`` points per coin.
+        """
+        path = self.prices.setdefault(coin, [])
+        bisect.insort(path, (at_ms, mid), key=lambda point: point[0])
+        if len(path) > MAX_PRICES + MAX_PRICES // 10:  # trimmed in batches, not per mid
+            del path[:-MAX_PRICES]
 
     # orders ----------------------------------------------------------------------------
     def place(self, user: str, wire_order: dict[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class HyperliquidSim:
         self.exchange_calls = 0
         for coin, mid in (mids or {}).items():
             self.engine.mids[coin] = mid
+            self.engine.record_price(coin, mid, now_ms())
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.url = ""
@@ -85,6 +86,15 @@ class HyperliquidSim:
         """Move the mid (fills resting orders it reaches) and push ``allMids``."""
         self.engine.set_mid(coin, mid)
         self.hub.mids_changed()
+
+    def backfill(self, coin: str, mids: list[float], *, start_ms: int, step_ms: int) -> None:
+        """Record past mids of ``coin`` (``start_ms``, then every ``step_ms``) for candles.
+
+        ``candleSnapshot`` builds its candles from the recorded mids; the live mid and the
+        book do not move.
+        """
+        for number, mid in enumerate(mids):
+            self.engine.record_price(coin, mid, start_ms + number * step_ms)
 
     def drop_websockets(self) -> None:
         """Close every WebSocket connection (clients see the connection drop)."""
