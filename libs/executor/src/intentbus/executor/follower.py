@@ -54,6 +54,7 @@ class Tracked:
     working: WorkingOrder
     order: VenueOrder | None = None
     fills: dict[str, float] = field(default_factory=dict)  # venue fill id -> size
+    totals: results.FillTotals = field(default_factory=results.FillTotals)
     last_fill_seq: int = 0
     heard_at: float = field(default_factory=time.monotonic)
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -269,6 +270,7 @@ class OrderFollower:
         state = OrderState.FILLED if complete else OrderState.PARTIALLY_FILLED
         ack = await self._publisher.fill(results.fill_message(w.intent, w.plan, fill, state))
         tracked.fills[fill.venue_fill_id] = fill.size
+        tracked.totals.add(fill.size, fill.price, fill.fee)
         tracked.last_fill_seq = max(tracked.last_fill_seq, ack.seq)
         self.noted(w.intent.position_id, fills_seq=ack.seq)
         self._stats.fills += 1
@@ -288,6 +290,7 @@ class OrderFollower:
             order,
             fill_count=len(tracked.fills),
             last_fill_seq=tracked.last_fill_seq,
+            fills=tracked.totals,
         )
         # Any order is safe: a done claim is republished, a missing record is re-found
         # through the claim; until all three succeeded the order stays followed here.

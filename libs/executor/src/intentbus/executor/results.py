@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from intentbus.executor.base import VenueFill, VenueOrder
@@ -68,6 +69,21 @@ def status_of(state: OrderState, filled: float, size: float) -> ExecutionStatus:
     return ExecutionStatus.CANCELLED
 
 
+@dataclass
+class FillTotals:
+    """What an order's published fills add up to."""
+
+    size: float = 0.0
+    notional: float = 0.0
+    fees: float = 0.0
+
+    def add(self, size: float, price: float, fee: float) -> None:
+        """Count one fill."""
+        self.size += size
+        self.notional += size * price
+        self.fees += fee
+
+
 def final(
     intent: ExecutionIntent,
     plan: ExecutionPlan,
@@ -76,11 +92,22 @@ def final(
     fill_count: int,
     last_fill_seq: int,
     reason: str | None = None,
+    fills: FillTotals | None = None,
 ) -> ExecutionResult:
-    """Return the final summary of a finished order (its fills are already published)."""
+    """Return the final summary of a finished order (its fills are already published).
+
+    With ``fills`` (what the published fills add up to) the fees and the average price
+    are the fills': a venue's order status may not report them (Hyperliquid's does not
+    carry fees), and the ledger checks the summary against those fills.
+    """
     filled = order.filled_size
     status = status_of(order.state, filled, plan.size)
     why = reason or order.reason or None
+    fees = order.fees_usd
+    avg_price = order.avg_price
+    if fills is not None and fills.size > 0:
+        fees = fills.fees
+        avg_price = fills.notional / fills.size
     return ExecutionResult(
         result_id=result_id_for(intent.intent_id),
         intent_id=intent.intent_id,
@@ -100,13 +127,13 @@ def final(
         venue_order_id=order.venue_order_id,
         requested_size=plan.size,
         filled_size=filled,
-        avg_price=order.avg_price if filled > 0 else None,
-        fees_usd=order.fees_usd,
+        avg_price=avg_price if filled > 0 else None,
+        fees_usd=fees,
         fill_count=fill_count,
         last_fill_seq=last_fill_seq,
         tokens_bought=filled if plan.side is Side.BUY else 0.0,
         tokens_sold=filled if plan.side is Side.SELL else 0.0,
-        slippage_bps=slippage_bps(plan.side, order.avg_price, plan.reference_price),
+        slippage_bps=slippage_bps(plan.side, avg_price, plan.reference_price),
         error=why if status in (ExecutionStatus.ERROR, ExecutionStatus.UNKNOWN) else None,
         metadata={"order_type": plan.order_type.value, **({"reason": why} if why else {})},
     )

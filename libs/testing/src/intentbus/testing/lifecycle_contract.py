@@ -144,6 +144,7 @@ class LifecycleContractSuite:
         assert (result.status, result.order_state) == (ExecutionStatus.SUCCESS, OrderState.FILLED)
         assert result.fill_count == 3
         assert abs(result.filled_size - sum(f.size for f in fills)) < 1e-9
+        assert abs(result.fees_usd - sum(f.fee for f in fills)) < 1e-9  # the fills' fees
         vwap = sum(f.size * f.price for f in fills) / result.filled_size
         assert result.avg_price is not None
         assert abs(result.avg_price - vwap) < 1e-6
