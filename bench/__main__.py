@@ -23,15 +23,16 @@ from bench.pipeline import run_pipeline
 from bench.raw import run_raw
 from bench.readme import update_readme
 from bench.report import render, write_json
-from bench.results import assemble
-from bench.stats import StageFigures
+from bench.results import assemble, verdict_row
+from bench.stats import TARGETS, StageFigures
 from bench.tracing import TracingFigures, run_tracing
+from bench.whatif import measure as measure_whatif
 from intentbus.bus.embedded import EmbeddedNatsServer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 COMMITTED = HERE / "latest-figures.json"
-STAGES = ("codec", "raw", "pipeline", "tracing")
+STAGES = ("codec", "raw", "pipeline", "tracing", "whatif")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,7 +68,7 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
     if args.quick:
         cfg = dataclasses.replace(
             cfg, warmup_s=0.5, measure_s=1.5, raw_max_count=5_000, pipeline_max_count=1_500,
-            idle_s=1.0, drain_timeout_s=20.0,
+            idle_s=1.0, drain_timeout_s=20.0, whatif_intents=10_000,
         )  # fmt: skip
     if args.profile:
         cfg = dataclasses.replace(cfg, profile=True)
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     pipe: StageFigures | None = None
     footprint: dict[str, dict[str, float]] = {}
     tracing: TracingFigures | None = None
+    whatif: dict[str, float] | None = None
     with (
         console.status("starting") as status,
         tempfile.TemporaryDirectory(prefix="ib-bench-") as tmp,
@@ -138,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
             with nats_server(work, "nats-tracing") as server:
                 extra = {"nats-server": server.pid} if server.pid else {}
                 tracing = asyncio.run(run_tracing(server.url, logs, cfg, say, extra))
+        if "whatif" in stages:
+            with nats_server(work, "nats-whatif") as server:
+                say(f"what-if: replaying {cfg.whatif_intents:,} intents")
+                rate, before, after = asyncio.run(measure_whatif(server.url, cfg.whatif_intents))
+                whatif = {
+                    "intents": float(cfg.whatif_intents),
+                    "rate": rate,
+                    "rss_before_mb": before / 1e6,
+                    "rss_after_mb": after / 1e6,
+                }
     doc = assemble(
         machine=info,
         config=dataclasses.asdict(cfg),
@@ -149,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=time.monotonic() - started,
         tracing=tracing,
     )
+    if whatif is not None:
+        doc["whatif"] = whatif
+        doc["verdicts"].append(verdict_row(TARGETS["whatif_rate"], whatif["rate"]))
     render(doc, console)
     write_json(doc, args.out)
     console.print(f"figures written to {args.out}; service logs in {logs}")

@@ -20,6 +20,7 @@ class BenchConfig:
     drain_timeout_s: float = 45.0
     idle_s: float = 2.0
     profile: bool = False
+    whatif_intents: int = 100_000
 
     def load_count(self, rate: float) -> int:
         """Return how many messages a paced run at ``rate`` publishes."""

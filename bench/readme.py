@@ -104,6 +104,15 @@ def other_rows(doc: dict[str, Any]) -> list[str]:
             lines.append(
                 _row(row["label"], num(row["value"], 1, " MB"), row["target"], MARK[row["verdict"]])
             )
+    whatif = doc.get("whatif")
+    for row in doc["verdicts"]:
+        if row["key"] == "whatif_rate" and whatif:
+            label = (
+                f"what-if replay of {num(whatif['intents'], 0)} intents (RSS "
+                f"{num(whatif['rss_before_mb'], 0)} -> {num(whatif['rss_after_mb'], 0)} MB)"
+            )
+            value = num(row["value"], 0, "/s")
+            lines.append(_row(label, value, row["target"], MARK[row["verdict"]]))
     return lines
 
 

@@ -152,6 +152,7 @@ TARGETS: dict[str, Target] = {
             2.0,
             "%",
         ),
+        Target("whatif_rate", "what-if replay rate (intents/s)", ">=", 20_000.0),
         Target(
             "tracing_on_cost_pct",
             "tracing on: max throughput cost (1 - on/off)",
