@@ -125,7 +125,7 @@ class LifecycleContractSuite:
         ledger: FakeLedger,
     ) -> None:
         h = venue_harness
-        self.open(h, ledger, "life-1", 3 * h.depth * h.price / 0.5 * 1.0001)
+        self.open(h, ledger, "life-1", three_parts(h))
         async with self.replica(h, nats_url, topology):
             iid = await self.publish(js, topology, h, "life-1", ActionType.ADD, 0.5, urgency="low")
             limit = await self.working(ledger, iid)
@@ -160,7 +160,7 @@ class LifecycleContractSuite:
         ledger: FakeLedger,
     ) -> None:
         h = venue_harness
-        self.open(h, ledger, "life-2", 3 * h.depth * h.price / 0.5 * 1.0001)
+        self.open(h, ledger, "life-2", three_parts(h))
         async with self.replica(h, nats_url, topology):
             iid = await self.publish(
                 js,
@@ -192,12 +192,12 @@ class LifecycleContractSuite:
         ledger: FakeLedger,
     ) -> None:
         h = venue_harness
-        self.open(h, ledger, "life-3", 3 * h.depth * h.price / 0.5 * 1.0001)
+        self.open(h, ledger, "life-3", three_parts(h))
         async with self.replica(h, nats_url, topology) as running:
             add = await self.publish(js, topology, h, "life-3", ActionType.ADD, 0.5, urgency="low")
             limit = await self.working(ledger, add)
             await h.set_price(h.symbol, limit * 0.999)  # a part fills, the rest rests
-            await wait_for(lambda: _value([f for f in ledger.fills if f.intent_id == add]))
+            await _wait_fills(ledger, add, 1)
             await h.set_price(h.symbol, limit * 1.01)
             exit_id = await self.publish(
                 js, topology, h, "life-3", ActionType.EXIT, 1.0, urgency="critical"
@@ -222,12 +222,12 @@ class LifecycleContractSuite:
         ledger: FakeLedger,
     ) -> None:
         h = venue_harness
-        self.open(h, ledger, "life-4", 3 * h.depth * h.price / 0.5 * 1.0001)
+        self.open(h, ledger, "life-4", three_parts(h))
         async with self.replica(h, nats_url, topology) as first:
             iid = await self.publish(js, topology, h, "life-4", ActionType.ADD, 0.5, urgency="low")
             limit = await self.working(ledger, iid)
             await h.set_price(h.symbol, limit * 0.999)
-            await wait_for(lambda: _value([f for f in ledger.fills if f.intent_id == iid]))
+            await _wait_fills(ledger, iid, 1)
             await first.kill()
             for _ in range(2):  # the rest fills while nobody follows the order
                 await h.set_price(h.symbol, limit * 1.01)
@@ -260,6 +260,11 @@ class LifecycleContractSuite:
         fills = [f for f in ledger.fills if f.intent_id == iid]
         assert len(fills) == len({f.fill_id for f in fills}) >= 1
         assert abs(sum(f.size for f in fills) - result.filled_size) < 1e-9
+
+
+def three_parts(h: VenueHarness) -> float:
+    """Return the allocation whose ADD 0.5 buys just over three depths: it fills in three parts."""
+    return 3 * h.depth * h.price / 0.5 * 1.0001
 
 
 async def _wait_fills(ledger: FakeLedger, intent_id: str, count: int) -> None:
