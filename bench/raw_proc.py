@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import nats
-from nats.errors import TimeoutError as NatsTimeoutError
 
 from bench.pacing import wait_turn
 
@@ -75,7 +74,7 @@ async def service(args: argparse.Namespace) -> None:
         while True:
             try:
                 msgs = await sub.fetch(BATCH, timeout=0.5)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats-py raises asyncio's (= builtin) or its own subclass
                 continue
             acks = [await js.publish_async(args.out, msg.data) for msg in msgs]
             await asyncio.gather(*acks)
@@ -99,7 +98,7 @@ async def sink(args: argparse.Namespace) -> None:
         while True:
             try:
                 msgs = await sub.fetch(BATCH, timeout=0.5)
-            except NatsTimeoutError:
+            except TimeoutError:  # nats-py raises asyncio's (= builtin) or its own subclass
                 continue
             received = time.time_ns()
             for msg in msgs:

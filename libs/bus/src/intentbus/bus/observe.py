@@ -183,6 +183,9 @@ def publishing(
 @contextmanager
 def requesting(name: str, subject: str) -> Iterator[dict[str, str] | None]:
     """Send a request inside a client span; yield the headers carrying its context."""
+    if not telemetry.tracing_on():  # pass a received trace context on, nothing more
+        yield (telemetry.inject({}) or None) if telemetry.in_trace() else None
+        return
     attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
     tracer = telemetry.tracer()
     with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):

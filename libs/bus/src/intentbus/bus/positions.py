@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from intentbus.bus import observe
+from intentbus.bus.replies import Replies
 from intentbus.bus.subjects import Topology
 from intentbus.schemas import (
     Drift,
@@ -39,8 +40,16 @@ class LedgerError(RuntimeError):
 class PositionClient:
     """Ask the ledger for positions over NATS request/reply."""
 
-    def __init__(self, nc: Client, topology: Topology, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        topology: Topology,
+        *,
+        timeout_s: float = 5.0,
+        replies: Replies | None = None,
+    ) -> None:
         self._nc = nc
+        self._replies = replies
         self._topology = topology
         self._timeout_s = timeout_s
         self._decoder = decoder(PositionReply)
@@ -49,7 +58,14 @@ class PositionClient:
         subject = self._topology.ledger_subject(operation)
         try:
             with observe.requesting(f"ledger {operation}", subject) as headers:
-                msg = await self._nc.request(subject, payload, timeout=timeout_s, headers=headers)
+                if self._replies is not None:
+                    msg = await self._replies.request(
+                        subject, payload, timeout_s=timeout_s, headers=headers
+                    )
+                else:
+                    msg = await self._nc.request(
+                        subject, payload, timeout=timeout_s, headers=headers
+                    )
         except (NatsTimeoutError, NoRespondersError) as exc:
             raise LedgerUnavailable(f"no ledger answered {operation!r}: {exc!r}") from exc
         reply = self._decoder.decode(msg.data)

@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from intentbus.bus import observe
+from intentbus.bus.replies import Replies
 from intentbus.bus.subjects import Topology
 from intentbus.schemas import (
     ExecutionIntent,
@@ -46,18 +47,24 @@ async def publish_with_id(
     kind: str = "message",
     intent_id: str | None = None,
     on_span: Callable[[Span], None] | None = None,
+    replies: Replies | None = None,
 ) -> PubAck:
     """Publish and wait for the stream's ack, retrying with the same ``Nats-Msg-Id``.
 
     Retrying with the same id is safe: a copy the stream already stored is answered
     with ``duplicate=True`` and not stored again. The message carries the trace context
-    of its ``publish <kind>`` span (and ``intent_id``) in its headers.
+    of its ``publish <kind>`` span (and ``intent_id``) in its headers. ``replies``, when
+    given, carries the publish (the executor's lighter path).
     """
     last_error: Exception | None = None
     with observe.publishing(kind, subject, msg_id, intent_id, on_span) as traced:
         all_headers = {MSG_ID: msg_id, **traced, **(headers or {})}
         for attempt in range(attempts):
             try:
+                if replies is not None:
+                    return await replies.publish(
+                        subject, payload, timeout_s=timeout_s, headers=all_headers
+                    )
                 return await js.publish(subject, payload, timeout=timeout_s, headers=all_headers)
             except (NatsTimeoutError, NoStreamResponseError) as exc:
                 last_error = exc
@@ -74,9 +81,12 @@ class Publisher:
     contract refuses is an error here, at its producer, never a dead letter downstream.
     """
 
-    def __init__(self, js: JetStreamContext, topology: Topology) -> None:
+    def __init__(
+        self, js: JetStreamContext, topology: Topology, *, replies: Replies | None = None
+    ) -> None:
         self._js = js
         self._topology = topology
+        self._replies = replies
 
     async def intent(
         self, intent: ExecutionIntent, headers: dict[str, str] | None = None
@@ -114,6 +124,7 @@ class Publisher:
             checked.result_id,
             headers=headers,
             kind="result",
+            replies=self._replies,
             intent_id=checked.intent_id,
             on_span=lambda span: observe.mark_result(span, checked),
         )
@@ -133,6 +144,7 @@ class Publisher:
             checked.update_id,
             headers=headers,
             kind="order_update",
+            replies=self._replies,
             intent_id=checked.intent_id,
         )
 
@@ -150,6 +162,7 @@ class Publisher:
             checked.fill_id,
             headers=headers,
             kind="fill",
+            replies=self._replies,
             intent_id=checked.intent_id,
         )
         observe.fill_published(checked)

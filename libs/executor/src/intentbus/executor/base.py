@@ -26,7 +26,7 @@ import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from intentbus.bus import Topology
+from intentbus.bus import Replies, Topology
 from intentbus.executor.ids import client_order_id
 from intentbus.executor.sizing import MarketRules
 from intentbus.schemas import (
@@ -116,11 +116,16 @@ EventSink = Callable[[VenueEvent], Awaitable[None]]
 
 
 class VenueContext(msgspec.Struct, frozen=True, kw_only=True):
-    """Handles a venue may use from ``start()``: the bus connection and its topology."""
+    """Handles a venue may use from ``start()``: the bus connection and its topology.
+
+    ``replies``: the runtime's lighter request path (:class:`~intentbus.bus.Replies`),
+    for a venue whose API is NATS request/reply.
+    """
 
     nc: Client
     js: JetStreamContext
     topology: Topology
+    replies: Replies | None = None
 
 
 class OrderNotFound(LookupError):

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import msgspec
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from intentbus.bus import Replies
 from intentbus.schemas import ExecutionPlan, ExecutionResult
 
 
@@ -53,13 +54,43 @@ class _Stored(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _decoder = msgspec.json.Decoder(_Stored)
+_TIMEOUT_S = 5.0  # nats-py's KeyValue default
+_CREATE_ONLY = {"Nats-Expected-Last-Subject-Sequence": "0"}
+_WRONG_LAST_SEQUENCE = 10071  # JetStream's err_code for a failed expected sequence
 
 
 class ClaimStore:
-    """Read and write claims in one KV bucket, keyed by intent id."""
+    """Read and write claims in one KV bucket, keyed by intent id.
 
-    def __init__(self, kv: KeyValue) -> None:
+    With ``replies`` (and the bucket's name) a claim is created and finished through
+    them, the KV protocol's own messages on a lighter path; reads and the rare
+    conflict go through nats-py's ``KeyValue``.
+    """
+
+    def __init__(self, kv: KeyValue, *, replies: Replies | None = None, bucket: str = "") -> None:
         self._kv = kv
+        self._replies = replies if bucket else None
+        self._subject = f"$KV.{bucket}."
+
+    async def _create(self, key: str, value: bytes) -> int:
+        """Create ``key``; raise ``KeyWrongLastSequenceError`` when it exists."""
+        if self._replies is None:
+            return await self._kv.create(key, value)
+        try:
+            ack = await self._replies.publish(
+                self._subject + key, value, timeout_s=_TIMEOUT_S, headers=_CREATE_ONLY
+            )
+        except APIError as exc:
+            if exc.err_code != _WRONG_LAST_SEQUENCE:
+                raise
+            return await self._kv.create(key, value)  # exists, or deleted: nats-py decides
+        return ack.seq
+
+    async def _put(self, key: str, value: bytes) -> None:
+        if self._replies is None:
+            await self._kv.put(key, value)
+            return
+        await self._replies.publish(self._subject + key, value, timeout_s=_TIMEOUT_S)
 
     async def get(self, intent_id: str) -> Claim | None:
         """Return the claim of an intent, or None."""
@@ -83,7 +114,7 @@ class ClaimStore:
             claimed_at=datetime.now(UTC),
         )
         try:
-            revision = await self._kv.create(intent_id, msgspec.json.encode(stored))
+            revision = await self._create(intent_id, msgspec.json.encode(stored))
         except KeyWrongLastSequenceError:
             return None
         return Claim(**msgspec.structs.asdict(stored), revision=revision)
@@ -96,7 +127,7 @@ class ClaimStore:
         """
         stored = _done(intent_id, owner, result, datetime.now(UTC))
         try:
-            await self._kv.create(intent_id, msgspec.json.encode(stored))
+            await self._create(intent_id, msgspec.json.encode(stored))
         except KeyWrongLastSequenceError:
             return False
         return True
@@ -119,7 +150,7 @@ class ClaimStore:
             previous = await self.get(intent_id)
             claimed_at = previous.claimed_at if previous else None
         stored = _done(intent_id, owner, result, claimed_at)
-        await self._kv.put(intent_id, msgspec.json.encode(stored))
+        await self._put(intent_id, msgspec.json.encode(stored))
 
 
 def _done(

@@ -14,7 +14,6 @@ fills since the order was placed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from nats.js.api import PubAck
 
 from intentbus import telemetry
 from intentbus.bus import Publisher
-from intentbus.executor import results
+from intentbus.executor import results, waits
 from intentbus.executor.base import (
     BaseExecutor,
     OrderNotFound,
@@ -60,7 +59,7 @@ class Tracked:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     expiry: asyncio.Task[None] | None = None
-    late_fetch: asyncio.Task[None] | None = None
+    late_fetch: asyncio.TimerHandle | None = None
     recorded: bool = True  # its working record is in EXEC_ORDERS
 
     @property
@@ -109,6 +108,7 @@ class OrderFollower:
         self._stats = stats
         self._by_cloid: dict[str, Tracked] = {}
         self._orphans: dict[str, list[tuple[float, VenueOrder | VenueFill]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         # Read-your-writes, per position: the RESULTS and FILLS sequences of the last
         # messages this replica published for it, over a floor that covers what other
         # replicas published before this one took the position's partition over.
@@ -198,8 +198,7 @@ class OrderFollower:
             remaining = (deadline - datetime.now(UTC)).total_seconds()
             if remaining <= 0:
                 return all(t.done.is_set() for t in pending)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tracked.done.wait(), remaining)
+            await waits.event_set(tracked.done, remaining)
         return all(t.done.is_set() for t in pending)
 
     async def cancel_matching(self, predicate: Callable[[WorkingOrder], bool], why: str) -> int:
@@ -305,27 +304,37 @@ class OrderFollower:
         closes = w.intent.action in CLOSING_ACTIONS
         self.noted(w.intent.position_id, results_seq=ack.seq, closes=closes)
         tracked.done.set()
-        for task in (tracked.expiry, tracked.late_fetch):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+        if tracked.expiry is not None and tracked.expiry is not asyncio.current_task():
+            tracked.expiry.cancel()
+        if tracked.late_fetch is not None:
+            tracked.late_fetch.cancel()
         self._by_cloid.pop(w.plan.client_order_id, None)
         self._stats.finished += 1
 
     def _fetch_later(self, tracked: Tracked) -> None:
-        """Ask the venue for the fills if the live feed has not brought them soon."""
-        if tracked.late_fetch is not None and not tracked.late_fetch.done():
+        """Ask the venue for the fills if the live feed has not brought them soon.
+
+        A timer, not a task: the fills nearly always arrive first and it is cancelled.
+        """
+        if tracked.late_fetch is not None:
+            return
+        loop = asyncio.get_running_loop()
+        tracked.late_fetch = loop.call_later(self._settings.fill_grace_s, self._fetch_now, tracked)
+
+    def _fetch_now(self, tracked: Tracked) -> None:
+        if tracked.done.is_set():
             return
 
         async def fetch() -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tracked.done.wait(), self._settings.fill_grace_s)
-                return
             try:
                 await self._resync(tracked)
             except Exception:
                 log.exception("fills of %s not fetched; the poll retries", tracked.working.key)
+            finally:
+                tracked.late_fetch = None
 
-        tracked.late_fetch = asyncio.create_task(fetch())
+        self._background.add(task := asyncio.create_task(fetch()))
+        task.add_done_callback(self._background.discard)
 
     # asking the venue again ------------------------------------------------------------
     async def _fetch_fills(self, tracked: Tracked) -> None:
@@ -371,18 +380,15 @@ class OrderFollower:
         while not tracked.done.is_set():
             wait_s = (deadline - datetime.now(UTC)).total_seconds()
             if wait_s > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(tracked.done.wait(), wait_s)
+                await waits.event_set(tracked.done, wait_s)
                 continue
             await self._cancel(tracked, "deadline passed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tracked.done.wait(), self._settings.poll_s)
+            await waits.event_set(tracked.done, self._settings.poll_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ask the venue about quiet orders every ``poll_s`` until ``stop`` is set."""
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._settings.poll_s)
+            await waits.event_set(stop, self._settings.poll_s)
             quiet = time.monotonic() - self._settings.poll_s
             for tracked in list(self._by_cloid.values()):
                 if tracked.heard_at < quiet and not tracked.done.is_set():

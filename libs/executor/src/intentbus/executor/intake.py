@@ -29,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -37,7 +38,7 @@ from nats.aio.msg import Msg
 
 from intentbus import telemetry
 from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Publisher
-from intentbus.executor import results
+from intentbus.executor import results, waits
 from intentbus.executor.base import BaseExecutor, OrderNotFound, VenueOrder
 from intentbus.executor.claims import Claim, ClaimState, ClaimStore
 from intentbus.executor.follower import OrderFollower
@@ -98,6 +99,7 @@ class IntentIntake:
         self._stats = stats
         self._alive: dict[str, Callable[[], bool]] = {}
         self._seq: dict[str, int] = {}  # intents in hand -> their INTENTS stream sequence
+        self._keep_alive = _KeepAlive(settings.ack_wait_s / 3)
 
     async def handle(
         self,
@@ -113,7 +115,7 @@ class IntentIntake:
         self._alive[intent.intent_id] = alive
         self._seq[intent.intent_id] = msg.metadata.sequence.stream
         try:
-            async with _kept_alive(msg, self._settings.ack_wait_s / 3):
+            with self._keep_alive.holding(msg):
                 await self._handle_until_expired(intent, partition, msg.metadata.num_delivered)
         finally:
             self._alive.pop(intent.intent_id, None)
@@ -149,8 +151,12 @@ class IntentIntake:
         seq = self._seq.get(intent.intent_id, 0)
         if not await self._follower.cancel_position(intent.position_id, intent.valid_until, seq):
             raise _Expired("the position's working orders did not finish before the deadline")
-        # The ledger's view and the account's net are independent reads: ask both at once.
-        position, net = await asyncio.gather(self._read_position(intent), self._net(intent))
+        # The ledger's view and the account's net are independent reads: ask both at once
+        # (only reducing orders are sized on the net).
+        if intent.action in INCREASING_ACTIONS:
+            position, net = await self._read_position(intent), 0.0
+        else:
+            position, net = await asyncio.gather(self._read_position(intent), self._net(intent))
         if position is None:
             await self._skip(
                 intent, SkipReason.UNKNOWN_POSITION, "the ledger does not know it", partition
@@ -175,9 +181,7 @@ class IntentIntake:
         await self._place(intent, prepared, partition)
 
     async def _net(self, intent: ExecutionIntent) -> float:
-        """Return the account's net in the symbol; only reducing orders are sized on it."""
-        if intent.action in INCREASING_ACTIONS:
-            return 0.0
+        """Return the account's net in the symbol."""
         venue = self._executor
         account = venue.account_for(intent.book_id)
         symbol = intent.token_contract
@@ -235,8 +239,7 @@ class IntentIntake:
         follower = self._follower
         if order is not None and order.state.is_final:
             tracked = await follower.follow(working, order, recorded=False)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tracked.done.wait(), self._settings.settle_wait_s)
+            await waits.event_set(tracked.done, self._settings.settle_wait_s)
             if tracked.done.is_set():
                 return
             # Not finished yet (its fills are late): record it so it is followed to the
@@ -392,21 +395,46 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@contextlib.asynccontextmanager
-async def _kept_alive(msg: Msg, every_s: float) -> AsyncIterator[None]:
-    """Tell the server the message is being worked on every ``every_s`` while inside."""
+class _KeepAlive:
+    """Tell the server every ``every_s`` that the messages in hand are being worked on.
 
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            with contextlib.suppress(Exception):
-                await msg.in_progress()
+    One timer for all of them, not a task per message: most intents are done long
+    before their first beat is due.
+    """
 
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
+    def __init__(self, every_s: float) -> None:
+        self._every_s = every_s
+        self._in_hand: dict[int, tuple[float, Msg]] = {}
+        self._beats: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @contextlib.contextmanager
+    def holding(self, msg: Msg) -> Iterator[None]:
+        """Keep ``msg`` alive while inside."""
+        key = id(msg)
+        self._in_hand[key] = (time.monotonic(), msg)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._every_s, self._beat)
+        try:
+            yield
+        finally:
+            del self._in_hand[key]
+
+    def _beat(self) -> None:
+        self._timer = None
+        due = time.monotonic() - self._every_s
+        for key, (since, msg) in list(self._in_hand.items()):
+            if since <= due:
+                self._in_hand[key] = (time.monotonic(), msg)
+                self._beats.add(beat := asyncio.ensure_future(_in_progress(msg)))
+                beat.add_done_callback(self._beats.discard)
+        if self._in_hand:
+            self._timer = asyncio.get_running_loop().call_later(self._every_s / 2, self._beat)
+
+
+async def _in_progress(msg: Msg) -> None:
+    with contextlib.suppress(Exception):  # the next beat tries again
+        await msg.in_progress()
 
 
 __all__ = ["IntentIntake", "client_order_id"]

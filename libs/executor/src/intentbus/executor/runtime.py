@@ -29,6 +29,7 @@ from intentbus.bus import (
     Nak,
     PositionClient,
     Publisher,
+    Replies,
     Term,
     Topology,
     check_token,
@@ -99,7 +100,8 @@ class ExecutorRuntime:
             owner=self.owner,
             settings=ownership or OwnershipSettings(),
         )
-        self._publisher = Publisher(js, topology)
+        self._replies = Replies(nc)
+        self._publisher = Publisher(js, topology, replies=self._replies)
         self._follower: OrderFollower | None = None
         self._intake: IntentIntake | None = None
         self._orders: WorkingOrderStore | None = None
@@ -127,7 +129,8 @@ class ExecutorRuntime:
     async def _start(self) -> None:
         await provision(self._js, self._topology)
         bucket = self._topology.bucket
-        claims = ClaimStore(await ensure_bucket(self._js, bucket(CLAIMS_BUCKET)))
+        claims_kv = await ensure_bucket(self._js, bucket(CLAIMS_BUCKET))
+        claims = ClaimStore(claims_kv, replies=self._replies, bucket=bucket(CLAIMS_BUCKET))
         orders = WorkingOrderStore(await ensure_bucket(self._js, bucket(ORDERS_BUCKET)))
         self._orders = orders
         follower = OrderFollower(
@@ -146,7 +149,7 @@ class ExecutorRuntime:
         self._intake = IntentIntake(
             self._executor,
             self._publisher,
-            PositionClient(self._nc, self._topology),
+            PositionClient(self._nc, self._topology, replies=self._replies),
             claims,
             orders,
             follower,
@@ -169,7 +172,9 @@ class ExecutorRuntime:
         )
         follower.on_gap = partial(self._reconciler.request, "reconnect")
         self._executor.set_event_sink(follower.on_event)
-        await self._executor.start(VenueContext(nc=self._nc, js=self._js, topology=self._topology))
+        await self._executor.start(
+            VenueContext(nc=self._nc, js=self._js, topology=self._topology, replies=self._replies)
+        )
         await self._ownership.start()
         self._heartbeat = HeartbeatLoop(
             self._js,

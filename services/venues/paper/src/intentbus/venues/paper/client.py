@@ -11,6 +11,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from intentbus import telemetry
+from intentbus.bus import Replies
 from intentbus.executor.base import OrderNotFound, VenueFill, VenueOrder
 from intentbus.schemas import ExecutionPlan
 from intentbus.venues.paper.protocol import (
@@ -50,8 +51,16 @@ class VenueError(RuntimeError):
 class PaperVenueClient:
     """Send requests to one paper venue server."""
 
-    def __init__(self, nc: Client, subjects: PaperSubjects, timeout_s: float) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        subjects: PaperSubjects,
+        timeout_s: float,
+        *,
+        replies: Replies | None = None,
+    ) -> None:
         self._nc = nc
+        self._replies = replies
         self._subjects = subjects
         self._timeout_s = timeout_s
         self._encoder = msgspec.json.Encoder()
@@ -62,13 +71,18 @@ class PaperVenueClient:
     async def call(self, op: str, request: msgspec.Struct, expected: type[R]) -> R:
         """Send one request; return its reply or raise the error it carries."""
         subject = self._subjects.api(op)
+        payload = self._encoder.encode(request)
+        # the venue server joins the trace
+        headers = (telemetry.inject({}) or None) if telemetry.in_trace() else None
         try:
-            msg = await self._nc.request(
-                subject,
-                self._encoder.encode(request),
-                timeout=self._timeout_s,
-                headers=telemetry.inject({}) or None,  # the venue server joins the trace
-            )
+            if self._replies is not None:
+                msg = await self._replies.request(
+                    subject, payload, timeout_s=self._timeout_s, headers=headers
+                )
+            else:
+                msg = await self._nc.request(
+                    subject, payload, timeout=self._timeout_s, headers=headers
+                )
         except NoRespondersError:
             raise VenueUnavailable(
                 f"no paper venue server answers on {subject} "

@@ -110,7 +110,9 @@ class PaperExecutor:
         """Reach the server (waiting up to ``connect_timeout_s``), follow marks and events."""
         self._context = context
         subjects = PaperSubjects(context.topology, self.venue)
-        self._client = PaperVenueClient(context.nc, subjects, self.options.timeout_s)
+        self._client = PaperVenueClient(
+            context.nc, subjects, self.options.timeout_s, replies=context.replies
+        )
         self._meta = await self._wait_for_server()
         self.marks = MarkBook(self.venue, self._meta.prices)
         if self._meta.follow_marks:
