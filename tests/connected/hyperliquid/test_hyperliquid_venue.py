@@ -170,24 +170,32 @@ async def test_websocket_post_and_ping(local: LocalVenue) -> None:
     assert answer["data"]["response"]["payload"]["BTC"] == "65000.0"
 
 
+class _RecordingSim(HyperliquidSim):
+    """Record every mid the price driver sets (polling the mid could miss steps)."""
+
+    def __init__(self, mids: dict[str, float]) -> None:
+        super().__init__(mids=mids)
+        self.path: list[float] = []
+
+    def set_mid(self, coin: str, mid: float) -> None:
+        super().set_mid(coin, mid)
+        self.path.append(self.engine.mids[coin])
+
+
 async def test_a_seeded_price_path_repeats() -> None:
     paths = []
     for _ in range(2):
-        sim = HyperliquidSim(mids={"BTC": 65_000.0})
-        seen: list[float] = []
+        sim = _RecordingSim(mids={"BTC": 65_000.0})
         await sim.start()
         try:
             sim.drive_prices(seed=42, interval_s=0.01)
 
-            async def moved(sim: HyperliquidSim = sim, seen: list[float] = seen) -> int:
-                mid = sim.engine.mids["BTC"]
-                if not seen or seen[-1] != mid:
-                    seen.append(mid)
-                return len(seen)
+            async def steps(sim: _RecordingSim = sim) -> int:
+                return len(sim.path)
 
-            await wait_for(moved, until=lambda n: n >= 6)
+            await wait_for(steps, until=lambda n: n >= 6)
         finally:
             await sim.stop()
-        paths.append(seen[:6])
+        paths.append(sim.path[:6])
     assert paths[0] == paths[1]
     assert len(set(paths[0])) == 6

@@ -1,6 +1,13 @@
 """The intentbus message contract."""
 
-from intentbus.schemas.codec import decode, decoder, encode, results_stream_decoder, validated
+from intentbus.schemas.codec import (
+    decode,
+    decoder,
+    encode,
+    encoded_valid,
+    results_stream_decoder,
+    validated,
+)
 from intentbus.schemas.control import HaltMode, HaltSwitch, Heartbeat
 from intentbus.schemas.drift import Drift, OrderDrift
 from intentbus.schemas.enums import (
@@ -74,6 +81,7 @@ __all__ = [
     "decoder",
     "derived_id",
     "encode",
+    "encoded_valid",
     "fill_id_for",
     "new_intent_id",
     "order_update_id_for",

@@ -83,3 +83,9 @@ def decode(data: bytes | str, message_type: type[T]) -> T:
 def validated(message: T) -> T:
     """Return ``message`` after checking every field constraint, as a decoder would."""
     return decode(_encoder.encode(message), type(message))
+
+
+def encoded_valid(message: T) -> tuple[T, bytes]:
+    """Return ``message`` checked as a decoder would, and the bytes that were checked."""
+    data = _encoder.encode(message)
+    return decode(data, type(message)), data

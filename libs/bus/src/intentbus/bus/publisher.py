@@ -23,6 +23,7 @@ from intentbus.schemas import (
     Mark,
     OrderUpdate,
     encode,
+    encoded_valid,
     validated,
 )
 from intentbus.schemas.candle import Candle
@@ -92,14 +93,14 @@ class Publisher:
         self, intent: ExecutionIntent, headers: dict[str, str] | None = None
     ) -> PubAck:
         """Validate and publish an intent; its ``intent_id`` is the ``Nats-Msg-Id``."""
-        checked = validated(intent)
+        checked, payload = encoded_valid(intent)
         subject = self._topology.intents_subject(
             checked.token_chain, checked.book_id, checked.position_id
         )
         return await publish_with_id(
             self._js,
             subject,
-            encode(checked),
+            payload,
             checked.intent_id,
             headers=headers,
             kind="intent",
@@ -114,13 +115,13 @@ class Publisher:
         The current trace id goes into ``metadata["trace_id"]``; a skip or an error marks
         the current span.
         """
-        checked = observe.with_trace_id(validated(result))
+        checked, payload = encoded_valid(observe.with_trace_id(result))
         observe.mark_result(trace.get_current_span(), checked)
         subject = self._topology.results_subject(checked.venue, checked.book_id)
         ack = await publish_with_id(
             self._js,
             subject,
-            encode(checked),
+            payload,
             checked.result_id,
             headers=headers,
             kind="result",
@@ -135,12 +136,12 @@ class Publisher:
         self, update: OrderUpdate, headers: dict[str, str] | None = None
     ) -> PubAck:
         """Validate and publish an order update on the results subject (``update_id``)."""
-        checked = validated(update)
+        checked, payload = encoded_valid(update)
         subject = self._topology.results_subject(checked.venue, checked.book_id)
         return await publish_with_id(
             self._js,
             subject,
-            encode(checked),
+            payload,
             checked.update_id,
             headers=headers,
             kind="order_update",
@@ -153,12 +154,12 @@ class Publisher:
 
         The current trace id goes into ``metadata["trace_id"]``.
         """
-        checked = observe.with_trace_id(validated(fill))
+        checked, payload = encoded_valid(observe.with_trace_id(fill))
         subject = self._topology.fills_subject(checked.venue, checked.book_id)
         ack = await publish_with_id(
             self._js,
             subject,
-            encode(checked),
+            payload,
             checked.fill_id,
             headers=headers,
             kind="fill",

@@ -8,7 +8,7 @@ import signal
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,11 +18,13 @@ from intentbus.command.common import NamespaceOption, NatsUrlOption, console, fa
 from intentbus.pm.backtest import run_backtest
 from intentbus.pm.config import BookConfig, ConfigError, PMConfig
 from intentbus.pm.feed import CandleFeed
-from intentbus.pm.hyperliquid import HyperliquidCandleSource, check_interval, lookback
 from intentbus.pm.planner import UnknownPlanner
 from intentbus.pm.report import plot, print_report
 from intentbus.pm.series import synthetic_candles
 from intentbus.pm.service import PMService
+
+if TYPE_CHECKING:
+    from intentbus.pm.hyperliquid import HyperliquidCandleSource
 from intentbus.pm.sources import SourceError, read_ohlcv
 from intentbus.schemas.candle import Candle
 
@@ -170,6 +172,13 @@ def feed(
         if file is not None or synthetic or lockstep:
             raise fail("--hyperliquid does not combine with --file, --synthetic or --lockstep")
         frame = timeframe or "1h"
+        # Imported here: every `intentbus` command loads this module, and this one brings
+        # the Hyperliquid SDK (eth_account, aiohttp) along.
+        from intentbus.pm.hyperliquid import (
+            HyperliquidCandleSource,
+            check_interval,
+        )
+
         try:
             check_token("venue", venue or "hyperliquid")
             check_token("symbol", symbol)
@@ -217,6 +226,8 @@ async def _follow_venue(
         js = nc.jetstream()
         await provision_streams(js, topology)
         feed_ = CandleFeed(js, topology)
+        from intentbus.pm.hyperliquid import lookback
+
         since = lookback(timeframe, backfill, datetime.now(UTC))
         console.print(f"feed: polling {source.url} for {symbol} {timeframe} every {poll:g}s")
         stats = await feed_.follow(source, symbol, timeframe, since=since, poll_s=poll, stop=stop)

@@ -15,8 +15,6 @@ from typing import Annotated
 
 import typer
 
-from intentbus.venues.hyperliquid.sim.server import HyperliquidSim
-
 VENUES = ("hyperliquid",)
 
 
@@ -82,6 +80,10 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    # Imported here: the `intentbus` command loads every member's commands at start, and
+    # the simulator brings the Hyperliquid SDK (eth_account, aiohttp) along.
+    from intentbus.venues.hyperliquid.sim.server import HyperliquidSim
+
     sim = HyperliquidSim(mids=mids or {"BTC": 65_000.0, "ETH": 3_200.0})
     for address, usdc in funds.items():
         sim.fund(address, usdc)
