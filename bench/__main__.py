@@ -8,17 +8,17 @@ import dataclasses
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
 from bench import machine
 from bench.codec import CodecFigures, run_codec
 from bench.config import BenchConfig
+from bench.connz import free_port
 from bench.pipeline import run_pipeline
 from bench.raw import run_raw
 from bench.readme import update_readme
@@ -81,8 +81,13 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
 
 @contextmanager
 def nats_server(workdir: Path, name: str) -> Iterator[EmbeddedNatsServer]:
-    """Run a fresh embedded nats-server (JetStream, file storage) for one stage."""
-    server = EmbeddedNatsServer(str(workdir / name))
+    """Run a fresh embedded nats-server (JetStream, file storage) for one stage.
+
+    Its HTTP monitoring port is ``server.monitor_url`` (messages per intent per process).
+    """
+    port = free_port()
+    server = EmbeddedNatsServer(str(workdir / name), extra_args=("-m", str(port)))
+    server.monitor_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     server.start()
     try:
         yield server
@@ -135,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         if "pipeline" in stages:
             with nats_server(work, "nats-pipeline") as server:
                 extra = {"nats-server": server.pid} if server.pid else {}
-                pipe, footprint = asyncio.run(_pipeline(server.url, logs, cfg, say, extra))
+                monitor = getattr(server, "monitor_url", None)
+                pipe, footprint = asyncio.run(
+                    run_pipeline(server.url, logs, cfg, say, extra, monitor_url=monitor)
+                )
         if "tracing" in stages:  # the pipeline's loads again, tracing on; off: see bench.tracing
             with nats_server(work, "nats-tracing") as server:
                 extra = {"nats-server": server.pid} if server.pid else {}
@@ -172,12 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         update_readme(COMMITTED)
         console.print(f"committed copy {COMMITTED} and README section updated")
     return 0
-
-
-async def _pipeline(
-    url: str, logs: Path, cfg: BenchConfig, say: Callable[[str], None], extra: dict[str, int]
-) -> tuple[StageFigures, dict[str, Any]]:
-    return await run_pipeline(url, logs, cfg, say, extra)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from bench import connz
 from bench.config import BenchConfig
 from bench.footprint import RssSampler
 from bench.intents import IntentSource, prices_option, publish_intents
@@ -74,6 +75,7 @@ class PipelineStage:
         self.expected = 0
         self.sampler: RssSampler | None = None
         self.probe_error = ""
+        self.monitor_url: str | None = None
 
     @property
     def children(self) -> list[Child]:
@@ -175,8 +177,11 @@ class PipelineStage:
             self.say(f"{self.label}: {rate:,.0f}/s for {cfg.warmup_s + cfg.measure_s:g} s")
             self.sampler.start_window(f"load_{rate:g}")
             count = cfg.load_count(rate)
+            before = await connz.snapshot(self.monitor_url)
             ids, done = await self._publish_and_drain(js, count, rate, cfg.drain_timeout_s)
             self.sampler.end_window()
+            after = await connz.snapshot(self.monitor_url)
+            figures.msgs_per_intent[f"load_{rate:g}"] = connz.per_intent(before, after, count)
             pairs, fills = await self._pairs(ids), await self._fills(ids)
             load = analyse_load(rate, count, pairs, cfg.warmup_s, fills)
             figures.loads.append(load)
@@ -189,8 +194,11 @@ class PipelineStage:
         count = cfg.pipeline_max_count
         self.say(f"{self.label}: max throughput, {count:,} intents")
         self.sampler.start_window("max")
+        before = await connz.snapshot(self.monitor_url)
         ids, _ = await self._publish_and_drain(js, count, 0.0, 2 * cfg.drain_timeout_s)
         self.sampler.end_window()
+        after = await connz.snapshot(self.monitor_url)
+        figures.msgs_per_intent["max"] = connz.per_intent(before, after, count)
         figures.max = analyse_max(count, await self._pairs(ids))
 
     async def _publish_and_drain(
@@ -247,9 +255,14 @@ async def run_pipeline(
     extra_pids: dict[str, int],
     env: dict[str, str] | None = None,
     tag: str = "",
+    monitor_url: str | None = None,
 ) -> tuple[StageFigures, dict[str, dict[str, float]]]:
-    """Run the pipeline stage; return its figures and peak RSS (MB) per window and service."""
+    """Run the pipeline stage; return its figures and peak RSS (MB) per window and service.
+
+    ``monitor_url``: the nats-server's monitoring endpoint, to count messages per intent.
+    """
     stage = PipelineStage(url, workdir, cfg, say, env, tag)
+    stage.monitor_url = monitor_url
     figures = await stage.run(extra_pids)
     footprint = {} if stage.sampler is None else {
         window: stage.sampler.peak_mb(window) for window in stage.sampler.peaks

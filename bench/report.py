@@ -155,6 +155,27 @@ def footprint_table(doc: dict[str, Any]) -> Table:
     return table
 
 
+def per_intent_table(doc: dict[str, Any]) -> Table:
+    """Return each process's CPU and NATS messages per intent (max throughput and 500/s)."""
+    table = Table(title="Per intent: CPU (ms) and NATS messages sent / received, by process")
+    headers = ("Process", "CPU ms (max)", "Sent (max)", "Received (max)", "Sent (500/s)")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "Process" else "right")
+    pipe = doc.get("pipeline") or {}
+    cpu = pipe.get("cpu_ms_per_intent") or {}
+    msgs = pipe.get("msgs_per_intent") or {}
+    at_max, at_500 = msgs.get("max", {}), msgs.get("load_500", {})
+    for name in sorted(set(cpu) | set(at_max), key=lambda n: (n in ("bench", "nats-server"), n)):
+        table.add_row(
+            name,
+            num(cpu.get(name), 3),
+            num(at_max.get(name, {}).get("sent"), 2),
+            num(at_max.get(name, {}).get("received"), 2),
+            num(at_500.get(name, {}).get("sent"), 2),
+        )
+    return table
+
+
 def tracing_rows(doc: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     """Return the tracing figures as (figure, off, on, on/off, target, verdict) rows.
 
@@ -286,7 +307,13 @@ def render(doc: dict[str, Any], console: Console) -> None:
         f"  Python {machine['python']}  nats-server {machine['nats_server']}"
         f"  load avg at start {machine['loadavg_at_start']}  took {doc['duration_s']:.0f} s"
     )
-    tables = (bus_table(doc), codec_table(doc), footprint_table(doc), tracing_table(doc))
+    tables = (
+        bus_table(doc),
+        codec_table(doc),
+        footprint_table(doc),
+        per_intent_table(doc),
+        tracing_table(doc),
+    )
     for table in (*tables, targets_table(doc)):
         console.print(table)
     statuses = (doc.get("pipeline") or {}).get("result_statuses") or {}

@@ -36,6 +36,10 @@ def stage_dict(stage: StageFigures | None) -> dict[str, Any] | None:
         "result_statuses": dict(stage.result_statuses),
         "cpu_pct": {window: dict(procs) for window, procs in stage.cpu_pct.items()},
         "window_s": dict(stage.window_s),
+        "msgs_per_intent": stage.msgs_per_intent,
+        "cpu_ms_per_intent": {
+            name: stage.cpu_s_per_intent(name) * 1e3 for name in stage.cpu_pct.get("max", {})
+        },
     }
 
 

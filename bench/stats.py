@@ -244,6 +244,8 @@ class StageFigures:
     result_statuses: dict[str, int] = field(default_factory=dict)
     cpu_pct: dict[str, dict[str, float]] = field(default_factory=dict)  # window -> process
     window_s: dict[str, float] = field(default_factory=dict)  # window -> its length
+    # window -> process -> {"sent", "received"}: NATS messages per intent
+    msgs_per_intent: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def cpu_s_per_intent(self, process: str) -> float:
         """Return the CPU seconds ``process`` used per intent in the max-throughput run.
