@@ -5,6 +5,7 @@
     python3 dev.py test     # the test suite against a real nats-server
     python3 dev.py check    # ruff, import-linter's layers and mypy --strict
     python3 dev.py bench    # benchmarks
+    python3 dev.py docker   # a local Docker engine, the service images, local stand-ins
     python3 dev.py uv ...   # any uv command with the project's uv
 
 It finds uv on PATH, or installs it with pip into ./.tools (a private venv), then lets
@@ -45,12 +46,24 @@ def find_uv() -> str:
     return str(uv)
 
 
+def docker(uv: str) -> int:
+    """Start a local engine, build the base, service images and stand-ins (skip what exists).
+
+    On a machine with no image registry (see deploy/local/); steps print their progress.
+    """
+    code = subprocess.call(["bash", str(ROOT / "deploy/local/engine.sh")])
+    if code:
+        return code
+    env = {**os.environ, "UV": uv}
+    return subprocess.call(["bash", str(ROOT / "deploy/local/images.sh")], env=env)
+
+
 def main(argv: list[str]) -> int:
     """Run the named command."""
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may run on an older python3
         print("intentbus needs Python 3.11 or newer", file=sys.stderr)
         return 2
-    if not argv or argv[0] not in {*COMMANDS, "check", "uv"}:
+    if not argv or argv[0] not in {*COMMANDS, "check", "docker", "uv"}:
         print(__doc__)
         return 2
     uv = find_uv()
@@ -58,6 +71,8 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if name == "uv":
         return subprocess.call([uv, *extra])
+    if name == "docker":
+        return docker(uv)
     if name == "check":
         steps = (
             ["ruff", "check", "."],

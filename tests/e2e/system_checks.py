@@ -14,8 +14,11 @@ from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Topolo
 from intentbus.executor.base import VenueContext
 from intentbus.schemas import (
     Direction,
+    ExecutionIntent,
     ExecutionResult,
+    ExecutionStatus,
     Fill,
+    OpenPosition,
     Position,
     decoder,
     results_stream_decoder,
@@ -102,6 +105,69 @@ async def books(nc: Client, topology: Topology, symbols: tuple[str, ...]) -> Boo
     return Books(ledger=ledger, venue=venue, positions=positions)
 
 
+async def wait_for_ledger(client: PositionClient, timeout_s: float) -> None:
+    """Wait until the ledger answers position requests."""
+
+    async def answers() -> bool:
+        try:
+            await client.list()
+        except LedgerUnavailable:
+            return False
+        return True
+
+    await wait_for(answers, timeout_s=timeout_s, interval_s=0.1, what="the ledger")
+
+
+def spread_positions(prefix: str, count: int, symbols: tuple[str, ...]) -> list[OpenPosition]:
+    """Return paper positions, one per symbol in each book, long and short alternately."""
+    return [
+        OpenPosition(
+            position_id=f"{prefix}p-{n:02d}",
+            venue="paper",
+            book_id=f"{prefix}{n // len(symbols):02d}",  # a book is one account
+            token_contract=symbols[n % len(symbols)],
+            direction=Direction.LONG if n % 2 == 0 else Direction.SHORT,
+            allocation_usd=100_000.0,
+        )
+        for n in range(count)
+    ]
+
+
 def once_each(results: list[ExecutionResult]) -> Counter[str]:
     """Count final results per intent."""
     return Counter(r.intent_id for r in results)
+
+
+async def assert_executed_exactly_once(
+    nc: Client,
+    topology: Topology,
+    batch: list[ExecutionIntent],
+    positions: list[OpenPosition],
+    symbols: tuple[str, ...],
+) -> None:
+    """Every intent executed once; nothing superseded or refused; ledger equals venue."""
+    js = nc.jetstream()
+    wanted = {one.intent_id for one in batch}
+
+    async def finished() -> int:
+        return len(wanted & set(once_each(await final_results(js, topology))))
+
+    await wait_for(finished, until=lambda n: n == len(wanted), timeout_s=120, interval_s=0.5)
+    results = [r for r in await final_results(js, topology) if r.intent_id in wanted]
+    assert set(once_each(results).values()) == {1}
+    not_done = [
+        (r.intent_id, r.status, r.skip_reason, r.error)
+        for r in results
+        if r.status is not ExecutionStatus.SUCCESS
+    ]
+    assert not_done == []
+    stored = await fills(js, topology)
+    assert len({f.fill_id for f in stored}) == len(stored)
+    state = await books(nc, topology, symbols)
+    for key, held in state.ledger.items():
+        assert abs(held - state.venue[key]) < 1e-9, (key, held, state.venue[key])
+    per_position = {p.position_id: p.fills_applied for p in state.positions}
+    seen: dict[str, int] = {}
+    for fill in stored:
+        seen[fill.position_id] = seen.get(fill.position_id, 0) + 1
+    assert per_position == {p.position_id: seen.get(p.position_id, 0) for p in positions}

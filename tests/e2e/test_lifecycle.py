@@ -28,7 +28,7 @@ from intentbus.schemas import (
 )
 from intentbus.testing import wait_for
 from intentbus.testing.system import ProcessSystem
-from tests.e2e.system_checks import books, fills, stream_messages
+from tests.e2e.system_checks import books, fills, stream_messages, wait_for_ledger
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,15 +41,7 @@ async def start(system: ProcessSystem, nc: Client, *positions: str) -> PositionC
     system.start_paper_venue("paper-venue", "BTC:65000", f"depths={DEPTH}", "slippage_bps=0")
     system.start_paper_executor()
     client = PositionClient(nc, system.topology, timeout_s=1.0)
-
-    async def answers() -> bool:
-        try:
-            await client.list()
-        except LedgerUnavailable:
-            return False
-        return True
-
-    await wait_for(answers, timeout_s=30, what="the ledger")
+    await wait_for_ledger(client, timeout_s=30)
     for n, pid in enumerate(positions):
         await client.open(
             OpenPosition(

