@@ -276,7 +276,7 @@ async def test_before_batch_sees_a_whole_batch_before_its_first_message_is_handl
         await publisher.intent(_intent(topology, n))
     events: list[str] = []
 
-    def before(msgs: list[Msg]) -> None:
+    async def before(msgs: list[Msg]) -> None:
         events.append(f"batch:{len(msgs)}")
 
     async def handle(intent: ExecutionIntent, msg: Msg) -> Disposition:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
@@ -12,38 +10,22 @@ from nats.js import JetStreamContext
 
 from intentbus.bus import BusSettings, PositionClient, Publisher, Topology, publish_with_id
 from intentbus.ledger.service import LedgerHalted, LedgerService
-from intentbus.ledger.sqlite_store import SqliteStore
+from intentbus.ledger.stores import store_for
 from intentbus.schemas import encode
 from intentbus.testing import wait_for
 from tests.connected.test_ledger_service import dead_letters, opened, position_at
 from tests.ledger_messages import fill
+from tests.ledger_sql import allow_fills, refuse_fill
 
 
-def _prepare(db: Path, refuse_fill_id: str | None = None) -> None:
-    """Open p1 in a new db; make SQLite itself fail when ``refuse_fill_id`` is stored."""
-    opened(db)
-    if refuse_fill_id is None:
-        return
-    conn = sqlite3.connect(db)
-    try:
-        conn.executescript(
-            "CREATE TRIGGER refuse BEFORE INSERT ON applied_fills "
-            f"WHEN NEW.fill_id = '{refuse_fill_id}' "
-            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END;"
-        )
-    finally:
-        conn.close()
+async def _prepare(db: str, refuse_fill_id: str | None = None) -> None:
+    """Open p1 in a new db; make the database itself fail when ``refuse_fill_id`` is stored."""
+    await opened(db)
+    if refuse_fill_id is not None:
+        refuse_fill(db, refuse_fill_id)
 
 
-def _allow(db: Path) -> None:
-    conn = sqlite3.connect(db)
-    try:
-        conn.execute("DROP TRIGGER refuse")
-    finally:
-        conn.close()
-
-
-def _ledger(nats_url: str, topology: Topology, db: Path) -> LedgerService:
+def _ledger(nats_url: str, topology: Topology, db: str) -> LedgerService:
     return LedgerService(BusSettings.from_env(nats_url, name="ledger-test"), topology, db)
 
 
@@ -52,10 +34,10 @@ async def _value(n: int) -> int:
 
 
 async def test_fills_waiting_in_the_stream_are_applied_in_one_batch(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, tmp_path: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, ledger_db: str
 ) -> None:
-    db = tmp_path / "ledger.sqlite3"
-    _prepare(db)
+    db = ledger_db
+    await _prepare(db)
     subject = topology.fills_subject("paper", "main")
     ledger = _ledger(nats_url, topology, db)
     await ledger.start()  # streams provisioned; nothing is fetched before run()
@@ -84,23 +66,23 @@ async def test_fills_waiting_in_the_stream_are_applied_in_one_batch(
         stop.set()
         await run
         await ledger.stop()
-    store = SqliteStore(db)
-    store.open()
+    store = store_for(db)
+    await store.open()
     try:
-        assert store.applied_seq("fills") == last.seq
-        record = store.fill(fill(1).fill_id)
+        assert await store.applied_seq("fills") == last.seq
+        record = await store.fill(fill(1).fill_id)
         assert record is not None
         assert record.fills_seq == 1  # the first copy, in stream order
-        assert store.fill(fill(2).fill_id) is None  # rejected: its id is not consumed
+        assert await store.fill(fill(2).fill_id) is None  # rejected: its id is not consumed
     finally:
-        store.close()
+        await store.close()
 
 
 async def test_a_store_failure_mid_batch_applies_nothing_of_it_and_halts(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, tmp_path: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, ledger_db: str
 ) -> None:
-    db = tmp_path / "ledger.sqlite3"
-    _prepare(db, refuse_fill_id=fill(2).fill_id)
+    db = ledger_db
+    await _prepare(db, refuse_fill_id=fill(2).fill_id)
     broken = _ledger(nats_url, topology, db)
     await broken.start()
     publisher = Publisher(js, topology)
@@ -110,16 +92,16 @@ async def test_a_store_failure_mid_batch_applies_nothing_of_it_and_halts(
         await broken.run(asyncio.Event())
     await broken.stop()
     assert (broken.fills.applied, broken.fills.batches) == (0, 0)
-    store = SqliteStore(db)
-    store.open()
+    store = store_for(db)
+    await store.open()
     try:
-        state = store.get("p1")
+        state = await store.get("p1")
         assert state is not None
         assert state.size == 0  # fill 1 came before the failure: rolled back too
-        assert store.applied_seq("fills") == 0
+        assert await store.applied_seq("fills") == 0
     finally:
-        store.close()
-    _allow(db)
+        await store.close()
+    allow_fills(db)
     again = _ledger(nats_url, topology, db)
     await again.start()
     stop = asyncio.Event()

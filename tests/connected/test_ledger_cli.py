@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 from intentbus.bus import BusSettings, LedgerUnavailable, PositionClient, Publisher, Topology
 from intentbus.command.app import build_app
 from intentbus.ledger.service import LedgerService
+from intentbus.ledger.stores import store_for
 from intentbus.schemas import ActionType, Direction, ExecutionStatus, Position, Side, decode
 from intentbus.testing import wait_for
 from tests.ledger_messages import fill, result, working
@@ -26,11 +27,11 @@ from tests.ledger_messages import fill, result, working
 
 @pytest_asyncio.fixture
 async def ledger_service(
-    nats_url: str, topology: Topology, tmp_path: Path
+    nats_url: str, topology: Topology, ledger_db: str
 ) -> AsyncIterator[LedgerService]:
-    """Run a ledger service in the test's event loop."""
+    """Run a ledger service in the test's event loop (on SQLite, then on PostgreSQL)."""
     service = LedgerService(
-        BusSettings.from_env(nats_url, name="ledger-cli-test"), topology, tmp_path / "l.sqlite3"
+        BusSettings.from_env(nats_url, name="ledger-cli-test"), topology, ledger_db
     )
     await service.start()
     stop = asyncio.Event()
@@ -118,12 +119,16 @@ async def test_closed_positions_are_shown_as_closed(
 
 
 async def test_ledger_check_shows_results_that_disagree_with_their_fills(
-    nats_url: str, topology: Topology, js: JetStreamContext, ledger_service: LedgerService
+    nats_url: str,
+    topology: Topology,
+    js: JetStreamContext,
+    ledger_service: LedgerService,
+    ledger_db: str,
 ) -> None:
     common = _common(nats_url, topology)
     args = ["positions", "open", "p1", "--venue", "paper", "--book", "main", "--symbol", "BTC"]
     assert (await _invoke(*args, "--allocation", "100", *common)).exit_code == 0
-    db = str(ledger_service.db_path)
+    db = ledger_db
     clean = await _invoke("ledger-check", "--db", db)
     assert clean.exit_code == 0, clean.output
     assert "0 result(s) disagree" in clean.stdout
@@ -173,11 +178,10 @@ async def test_positions_says_when_no_ledger_is_running(nats_url: str, topology:
 
 
 async def test_ledger_command_serves_and_exits_zero_on_sigterm(
-    nats_url: str, topology: Topology, nc: Client, tmp_path: Path
+    nats_url: str, topology: Topology, nc: Client, ledger_db: str
 ) -> None:
-    db = tmp_path / "l.db"
     child = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "intentbus.command.app", "ledger", "--db", str(db)],
+        *[sys.executable, "-m", "intentbus.command.app", "ledger", "--db", ledger_db],
         *_common(nats_url, topology),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -193,7 +197,23 @@ async def test_ledger_command_serves_and_exits_zero_on_sigterm(
             await child.wait()
     assert child.returncode == 0, output.decode()
     assert "ledger stopped" in output.decode()
-    assert db.exists()
+    store = store_for(ledger_db, read_only=True)
+    await store.open()  # the command created and migrated the database
+    try:
+        assert await store.meta("results_stream") == topology.results_stream
+    finally:
+        await store.close()
+
+
+def test_an_unreachable_database_fails_clearly_without_its_password(tmp_path: Path) -> None:
+    url = "postgresql://ledger:hunter22@127.0.0.1:1/ledger"  # nothing listens on port 1
+    for command in (["ledger", "--db", url], ["ledger-check", "--db", url]):
+        result = CliRunner().invoke(build_app(), command)
+        assert result.exit_code == 1, result.output
+        assert "cannot" in result.stderr
+        assert "127.0.0.1:1/ledger" in result.stderr
+        assert "hunter22" not in result.output
+        assert "Traceback" not in result.output
 
 
 async def _answers(client: PositionClient) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -15,7 +13,7 @@ from tests.ledger_messages import fill
 
 
 async def test_a_fill_after_lost_deliveries_waits_for_them_in_stream_order(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, tmp_path: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, ledger_db: str
 ) -> None:
     publisher = Publisher(js, topology)
     # Order matters: buy 1 @ 100, sell 1 @ 200 (realises +100), buy 1 @ 300.
@@ -31,7 +29,7 @@ async def test_a_fill_after_lost_deliveries_waits_for_them_in_stream_order(
     assert [m.metadata.sequence.stream for m in lost] == [1, 2]
     await thief.unsubscribe()
 
-    async with running_ledger(nats_url, topology, opened(tmp_path / "l.sqlite3")) as ledger:
+    async with running_ledger(nats_url, topology, await opened(ledger_db)) as ledger:
         position = await position_at(nc, topology, fills=3)
         assert ledger.fills.progress.seq == 3
     assert position.fills_applied == 3
@@ -43,13 +41,13 @@ async def test_a_fill_after_lost_deliveries_waits_for_them_in_stream_order(
 
 
 async def test_fills_aged_out_of_the_stream_are_skipped_at_once(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, tmp_path: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, ledger_db: str
 ) -> None:
     publisher = Publisher(js, topology)
     for n in range(1, 4):
         await publisher.fill(fill(n, Side.BUY, 1.0, 100.0 * n))
     await js.purge_stream(topology.fills_stream, seq=3)  # 1 and 2 are gone
-    async with running_ledger(nats_url, topology, opened(tmp_path / "l.sqlite3")) as ledger:
+    async with running_ledger(nats_url, topology, await opened(ledger_db)) as ledger:
         position = await position_at(nc, topology, fills=3)
         assert ledger.fills.progress.seq == 3
     assert position.fills_applied == 1

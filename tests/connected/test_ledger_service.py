@@ -26,8 +26,8 @@ from intentbus.bus import (
 )
 from intentbus.ledger.opening import open_position
 from intentbus.ledger.service import LedgerHalted, LedgerService
-from intentbus.ledger.sqlite_store import SqliteStore
-from intentbus.ledger.storage import ResultSummary
+from intentbus.ledger.storage import LedgerConfigError, ResultSummary
+from intentbus.ledger.stores import store_for
 from intentbus.schemas import (
     ActionType,
     DeadLetter,
@@ -48,7 +48,7 @@ from tests.ledger_messages import fill, open_request, result, working
 async def running_ledger(
     nats_url: str,
     topology: Topology,
-    db: Path,
+    db: str | Path,
     *,
     durable: str = "ledger",
     rebuild: bool = False,
@@ -95,22 +95,22 @@ async def position_at(
     return reply.positions[0]
 
 
-def opened(db: Path, *requests: OpenPosition) -> Path:
-    """Create the ledger db at ``db`` with positions opened (p1 by default); return it."""
-    store = SqliteStore(db)
-    store.open()
+async def opened(db: str, *requests: OpenPosition) -> str:
+    """Create the ledger db ``db`` with positions opened (p1 by default); return it."""
+    store = store_for(db)
+    await store.open()
     try:
         for request in requests or (open_request(),):
-            open_position(store, request)
+            await open_position(store, request)
     finally:
-        store.close()
+        await store.close()
     return db
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """Return the path of a test's ledger database."""
-    return tmp_path / "ledger.sqlite3"
+def db(ledger_db: str) -> str:
+    """Return a test's ledger database: a SQLite file, then a PostgreSQL database."""
+    return ledger_db
 
 
 async def _value(n: int) -> int:
@@ -130,7 +130,7 @@ async def dead_letters(js: JetStreamContext, topology: Topology) -> list[DeadLet
 
 
 async def test_fills_move_the_position_as_they_arrive_and_flip_it(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     publisher = Publisher(js, topology)
     async with running_ledger(nats_url, topology, db):
@@ -150,7 +150,7 @@ async def test_fills_move_the_position_as_they_arrive_and_flip_it(
 
 
 async def test_a_fill_published_twice_or_redelivered_is_applied_once(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     service = LedgerService(BusSettings.from_env(nats_url, name="ledger-test"), topology, db)
     original = service.fills.on_message
@@ -188,7 +188,7 @@ async def test_a_fill_published_twice_or_redelivered_is_applied_once(
 
 
 async def test_a_result_arriving_before_its_last_fill_waits_for_it(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     publisher = Publisher(js, topology)
     summary = result("i1", fill_count=1, filled_size=2.0, fees_usd=0.1, last_fill_seq=1)
@@ -198,12 +198,12 @@ async def test_a_result_arriving_before_its_last_fill_waits_for_it(
         await wait_for(  # waited in vain, was nak'd, came back and waited again
             lambda: _value(ledger.results.waits), until=lambda n: n >= 2, what="the waits"
         )
-        assert ledger.store.summary(summary.result_id) is None
+        assert await ledger.store.summary(summary.result_id) is None
         assert ledger.results.progress.seq == 0
         fill_ack = await publisher.fill(fill(1, size=2.0, fee=0.1))
         assert fill_ack.seq == 1
         position = await position_at(nc, topology, results=result_ack.seq)
-        stored = ledger.store.summary(summary.result_id)
+        stored = await ledger.store.summary(summary.result_id)
     assert (position.size, position.results_applied, position.fills_applied) == (2.0, 1, 1)
     assert stored is not None
     assert not stored.mismatch
@@ -211,7 +211,7 @@ async def test_a_result_arriving_before_its_last_fill_waits_for_it(
 
 
 async def test_a_result_disagreeing_with_the_fills_is_flagged(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     publisher = Publisher(js, topology)
     async with running_ledger(nats_url, topology, db) as ledger:
@@ -221,7 +221,7 @@ async def test_a_result_disagreeing_with_the_fills_is_flagged(
             result("i1", fill_count=2, filled_size=1.5, fees_usd=0.1, last_fill_seq=1)
         )
         position = await position_at(nc, topology, results=ack.seq)
-        flagged = ledger.store.summaries(mismatch_only=True)
+        flagged = await ledger.store.summaries(mismatch_only=True)
     assert position.size == 1.0  # the fills are what moved it, not the result
     assert [(s.intent_id, s.mismatch) for s in flagged] == [("i1", True)]
     assert flagged[0].notes == (
@@ -231,7 +231,7 @@ async def test_a_result_disagreeing_with_the_fills_is_flagged(
 
 
 async def test_working_size_shows_and_disappears_at_the_final_result(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     publisher = Publisher(js, topology)
     async with running_ledger(nats_url, topology, db):
@@ -250,7 +250,7 @@ async def test_working_size_shows_and_disappears_at_the_final_result(
 
 
 async def test_get_waits_for_the_fills_seq_and_says_when_the_ledger_is_behind(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     async with running_ledger(nats_url, topology, db):
         await PositionClient(nc, topology).open(open_request())
@@ -268,7 +268,7 @@ async def test_get_waits_for_the_fills_seq_and_says_when_the_ledger_is_behind(
 
 
 async def test_a_second_open_position_on_one_venue_book_and_symbol_is_refused(
-    nats_url: str, topology: Topology, nc: Client, db: Path
+    nats_url: str, topology: Topology, nc: Client, db: str
 ) -> None:
     client = PositionClient(nc, topology)
     async with running_ledger(nats_url, topology, db):
@@ -288,7 +288,7 @@ async def test_a_second_open_position_on_one_venue_book_and_symbol_is_refused(
 
 
 async def test_an_exit_closes_the_position_and_frees_its_symbol(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     publisher = Publisher(js, topology)
     client = PositionClient(nc, topology)
@@ -316,7 +316,7 @@ async def test_an_exit_closes_the_position_and_frees_its_symbol(
 
 
 async def test_rebuild_from_the_streams_gives_identical_state(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     publisher = Publisher(js, topology)
     client = PositionClient(nc, topology)
@@ -343,13 +343,13 @@ async def test_rebuild_from_the_streams_gives_identical_state(
         last_result = await publisher.result(result("skip", action=ActionType.TRIM, side=None))
         await ask(nc, topology, results=last_result.seq, fills=last.seq)
         before = await client.list()
-        before_summaries = _comparable(ledger.store.summaries())
+        before_summaries = _comparable(await ledger.store.summaries())
     async with running_ledger(nats_url, topology, db, rebuild=True) as rebuilt:
-        assert rebuilt.backup_path is not None
-        assert rebuilt.backup_path.exists()
+        assert rebuilt.backup is not None
+        assert len(await rebuilt.store.registrations(rebuilt.backup)) == 3  # kept aside
         await ask(nc, topology, results=last_result.seq, fills=last.seq)
         after = await client.list()
-        after_summaries = _comparable(rebuilt.store.summaries())
+        after_summaries = _comparable(await rebuilt.store.summaries())
     assert after == before
     assert after_summaries == before_summaries
     by_id = {p.position_id: p for p in after.positions}
@@ -368,7 +368,7 @@ def _comparable(summaries: list[ResultSummary]) -> list[tuple[object, ...]]:
 
 
 async def test_unknown_position_and_malformed_fills_are_dead_lettered(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     subject = topology.fills_subject("paper", "main")
     async with running_ledger(nats_url, topology, db) as ledger:
@@ -389,13 +389,13 @@ async def test_unknown_position_and_malformed_fills_are_dead_lettered(
 
 
 async def test_a_store_failure_halts_the_ledger_and_loses_nothing(
-    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: Path
+    nats_url: str, topology: Topology, js: JetStreamContext, nc: Client, db: str
 ) -> None:
     async with running_ledger(nats_url, topology, db):
         await PositionClient(nc, topology).open(open_request())
     broken = LedgerService(BusSettings.from_env(nats_url, name="ledger-test"), topology, db)
     await broken.start()
-    broken.store.close()
+    await broken.store.close()
     stop = asyncio.Event()
     run = asyncio.create_task(broken.run(stop))
     ack = await Publisher(js, topology).fill(fill(1, size=2.0))
@@ -407,3 +407,17 @@ async def test_a_store_failure_halts_the_ledger_and_loses_nothing(
         position = await position_at(nc, topology, fills=ack.seq)
         assert ledger.fills.applied == 1
     assert position.size == 2.0
+
+
+async def test_a_database_of_another_namespace_is_refused(
+    nats_url: str, topology: Topology, nc: Client, db: str
+) -> None:
+    async with running_ledger(nats_url, topology, db):
+        pass
+    other = Topology(f"{topology.namespace}x")
+    service = LedgerService(BusSettings.from_env(nats_url, name="ledger-test"), other, db)
+    try:
+        with pytest.raises(LedgerConfigError, match=r"holds the ledger of stream .*--namespace"):
+            await service.start()
+    finally:
+        await service.stop()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from nats.js import JetStreamContext
 
 from intentbus.bus import Topology
 from intentbus.ledger.opening import open_position
-from intentbus.ledger.sqlite_store import SqliteStore
+from intentbus.ledger.storage import LedgerStore
+from intentbus.ledger.stores import store_for
 from intentbus.schemas import ActionType, Direction, ExecutionStatus, OpenPosition, fill_id_for
 from intentbus.testing import wait_for
 from intentbus.testing.executor_contract import VenueHarness
@@ -27,13 +28,13 @@ async def test_the_ledgers_realized_pnl_is_the_venues_closed_pnl_on_every_closin
     nats_url: str,
     js: JetStreamContext,
     topology: Topology,
-    tmp_path: Path,
+    ledger_db: str,
 ) -> None:
     h = venue_harness
-    db = tmp_path / "ledger.sqlite3"
-    store = SqliteStore(db)
-    store.open()
-    open_position(
+    db = ledger_db
+    store = store_for(db)
+    await store.open()
+    await open_position(
         store,
         OpenPosition(
             position_id="pnl-1",
@@ -44,7 +45,7 @@ async def test_the_ledgers_realized_pnl_is_the_venues_closed_pnl_on_every_closin
             allocation_usd=3_000.0,
         ),
     )
-    store.close()
+    await store.close()
     steps = [
         (65_000.0, ActionType.ADD, 0.5, "critical"),  # a taker buy
         (64_000.0, ActionType.ADD, 0.5, "low"),  # a resting buy, filled by the next move
@@ -67,45 +68,47 @@ async def test_the_ledgers_realized_pnl_is_the_venues_closed_pnl_on_every_closin
     venue_fills = local.sim.engine.account(local.master).fills
     closing = [f for f in venue_fills if f["dir"].startswith("Close")]
     assert len(closing) >= 2
-    reader = SqliteStore(db, read_only=True)
-    reader.open()
+    reader = store_for(db, read_only=True)
+    await reader.open()
     try:
         for row in venue_fills:
-            record = reader.fill(fill_id_for("hyperliquid", str(row["tid"])))
+            record = await reader.fill(fill_id_for("hyperliquid", str(row["tid"])))
             assert record is not None, row
             # equal to the venue's precision: closedPnl is USDC with 6 decimals
             assert abs(record.realized_pnl_usd - Decimal(row["closedPnl"])) <= Decimal("1e-6")
         total = sum(Decimal(f["closedPnl"]) for f in venue_fills)
-        state = reader.get("pnl-1")
+        state = await reader.get("pnl-1")
         assert state is not None
         assert abs(state.realized_pnl_usd - total) <= Decimal("1e-6")
         assert state.size == 0
     finally:
-        reader.close()
+        await reader.close()
 
 
 async def _value(value: Any) -> Any:
     return value
 
 
-async def _result(db: Path, intent_id: str) -> None:
-    async def summarized() -> bool:
-        reader = SqliteStore(db, read_only=True)
-        reader.open()
-        try:
-            found = reader.summary(f"res-{intent_id}")
-            return found is not None and found.status in {s.value for s in ExecutionStatus}
-        finally:
-            reader.close()
+async def _result(db: str, intent_id: str) -> None:
+    async def summarized(reader: LedgerStore) -> bool:
+        found = await reader.summary(f"res-{intent_id}")
+        return found is not None and found.status in {s.value for s in ExecutionStatus}
 
-    await wait_for(summarized, timeout_s=20.0, what=f"result of {intent_id}")
+    await wait_for(lambda: _reading(db, summarized), timeout_s=20.0, what=f"result of {intent_id}")
 
 
-async def _flat(db: Path) -> bool:
-    reader = SqliteStore(db, read_only=True)
-    reader.open()
-    try:
-        state = reader.get("pnl-1")
+async def _flat(db: str) -> bool:
+    async def flat(reader: LedgerStore) -> bool:
+        state = await reader.get("pnl-1")
         return state is not None and state.size == 0 and state.fills_applied >= 4
+
+    return await _reading(db, flat)
+
+
+async def _reading(db: str, check: Callable[[LedgerStore], Awaitable[bool]]) -> bool:
+    reader = store_for(db, read_only=True)
+    await reader.open()
+    try:
+        return await check(reader)
     finally:
-        reader.close()
+        await reader.close()

@@ -54,9 +54,9 @@ class Term:
 Disposition = Ack | Nak | Term
 Handler = Callable[[T, Msg], Awaitable[Disposition]]
 KeyOf = Callable[[T], str]
-# Runs synchronously on each fetched batch before any of its messages is handled, so
-# nothing else runs on the loop in between (the ledger commits a whole batch this way).
-BatchHook = Callable[[list[Msg]], None]
+# Awaited on each fetched batch before any of its messages is handled (the ledger
+# commits a whole batch this way, then settles each message).
+BatchHook = Callable[[list[Msg]], Awaitable[None]]
 
 
 class MessageConsumer(Generic[T]):
@@ -137,7 +137,7 @@ class MessageConsumer(Generic[T]):
     async def _handle_batch(self, msgs: list[Msg]) -> None:
         self._observer.fetched(msgs)
         if self._before_batch is not None:
-            self._before_batch(msgs)
+            await self._before_batch(msgs)
         decoded: list[tuple[Msg, T]] = []
         for msg in msgs:
             try:

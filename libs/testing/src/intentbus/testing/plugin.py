@@ -1,8 +1,13 @@
-"""Pytest fixtures: one real NATS server per session, a fresh namespace per test."""
+"""Pytest fixtures: one real NATS server per session, a fresh namespace per test.
+
+``ledger_db`` runs a test twice: on a SQLite file and on a fresh PostgreSQL database
+of the session's real server (:mod:`intentbus.testing.postgres`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -10,6 +15,12 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from intentbus.bus import BusSettings, Topology, connect, provision
+from intentbus.testing.postgres import (
+    PostgresEndpoint,
+    create_database,
+    drop_database,
+    start_postgres,
+)
 from intentbus.testing.servers import NatsEndpoint, fresh_namespace, start_endpoint
 
 
@@ -57,3 +68,23 @@ async def remove_namespace(js: JetStreamContext, topology: Topology) -> None:
         name = info.config.name or ""
         if name.startswith(prefix) or name.startswith(f"KV_{prefix}"):
             await js.delete_stream(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_endpoint() -> Iterator[PostgresEndpoint]:
+    """Reach (or start) the session's real PostgreSQL server."""
+    endpoint = start_postgres()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Return a ledger ``--db`` of this test alone: a SQLite file, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.sqlite3")
+        return
+    endpoint: PostgresEndpoint = request.getfixturevalue("postgres_endpoint")
+    url = create_database(endpoint.url)
+    yield url
+    drop_database(endpoint.url, url)

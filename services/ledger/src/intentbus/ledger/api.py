@@ -111,9 +111,9 @@ class PositionApi:
             if operation == "get":
                 return await self.get(self._query.decode(data))
             if operation == "list":
-                return self.list(self._list.decode(data))
+                return await self.list(self._list.decode(data))
             if operation == "open":
-                return self.open(self._open.decode(data))
+                return await self.open(self._open.decode(data))
             return self._error(f"unknown operation {operation!r}")
         except msgspec.MsgspecError as exc:
             return self._error(f"malformed {operation} request: {exc}")
@@ -134,19 +134,19 @@ class PositionApi:
                     f"ledger behind: {name} applied {progress.seq} < wanted {wanted}"
                 )
         results_seq, fills_seq = self._results.seq, self._fills.seq
-        state = self._store.get(query.position_id)
+        state = await self._store.get(query.position_id)
         positions: tuple[Position, ...] = ()
         if state is not None:
-            working = self._store.working_orders(state.position_id)
+            working = await self._store.working_orders(state.position_id)
             positions = (to_position(state, working, results_seq, fills_seq),)
         return PositionReply(positions=positions, results_seq=results_seq, fills_seq=fills_seq)
 
-    def list(self, query: ListPositions) -> PositionReply:
+    async def list(self, query: ListPositions) -> PositionReply:
         """Return every position of the venue and/or book asked for."""
         results_seq, fills_seq = self._results.seq, self._fills.seq
-        states = self._store.list(query.venue, query.book_id)
+        states = await self._store.list(query.venue, query.book_id)
         working: dict[str, list[WorkingOrder]] = {}
-        for order in self._store.working_orders():
+        for order in await self._store.working_orders():
             working.setdefault(order.position_id, []).append(order)
         return PositionReply(
             positions=tuple(
@@ -157,14 +157,14 @@ class PositionApi:
             fills_seq=fills_seq,
         )
 
-    def open(self, request: OpenPosition) -> PositionReply:
+    async def open(self, request: OpenPosition) -> PositionReply:
         """Open a position, or return it when it is already open with the same terms."""
         try:
-            state = open_position(self._store, request)
+            state = await open_position(self._store, request)
         except OpenConflict as exc:
             return self._error(str(exc))
         results_seq, fills_seq = self._results.seq, self._fills.seq
-        working = self._store.working_orders(state.position_id)
+        working = await self._store.working_orders(state.position_id)
         return PositionReply(
             positions=(to_position(state, working, results_seq, fills_seq),),
             results_seq=results_seq,

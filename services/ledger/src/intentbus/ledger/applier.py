@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from intentbus.ledger.storage import LedgerStore, LedgerTransaction
@@ -44,16 +44,16 @@ class Waiting:
 
 
 Outcome = Applied | Duplicate | Rejected | Waiting
-ApplyOne = Callable[[LedgerTransaction, bytes, int], Outcome]
+ApplyOne = Callable[[LedgerTransaction, bytes, int], Awaitable[Outcome]]
 
 
-def apply_message(store: LedgerStore, apply: ApplyOne, data: bytes, seq: int) -> Outcome:
+async def apply_message(store: LedgerStore, apply: ApplyOne, data: bytes, seq: int) -> Outcome:
     """Apply one message of stream sequence ``seq`` in one transaction."""
-    with store.transaction() as tx:
-        return apply(tx, data, seq)
+    async with store.transaction() as tx:
+        return await apply(tx, data, seq)
 
 
-def apply_messages(
+async def apply_messages(
     store: LedgerStore, apply: ApplyOne, messages: Sequence[tuple[bytes, int]]
 ) -> list[Outcome]:
     """Apply ``(data, seq)`` messages in the order given, in one transaction.
@@ -64,9 +64,9 @@ def apply_messages(
     what follows it is not applied.
     """
     outcomes: list[Outcome] = []
-    with store.transaction() as tx:
+    async with store.transaction() as tx:
         for data, seq in messages:
-            outcome = apply(tx, data, seq)
+            outcome = await apply(tx, data, seq)
             outcomes.append(outcome)
             if isinstance(outcome, Waiting):
                 break

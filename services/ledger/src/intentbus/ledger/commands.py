@@ -8,10 +8,10 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, TypeVar
 
 import msgspec
+import psycopg
 import typer
 from nats.errors import NoServersError
 
@@ -38,12 +38,19 @@ from intentbus.command.common import (
 )
 from intentbus.command.tables import drift_of, positions_table
 from intentbus.ledger.service import DEFAULT_DURABLE, LedgerConfigError, LedgerHalted, LedgerService
-from intentbus.ledger.sqlite_store import SqliteStore
+from intentbus.ledger.storage import ResultSummary
+from intentbus.ledger.stores import store_for
 from intentbus.ledger.table import checks_table
 from intentbus.schemas import Direction, Drift, OpenPosition, Position, validated
+from intentbus.telemetry import scrub
 
 T = TypeVar("T")
 DEFAULT_DB = "./intentbus-ledger.sqlite3"
+DB_HELP = (
+    "SQLite database file, or a PostgreSQL URL (postgresql://user@host:5432/dbname; "
+    "the password from PGPASSWORD or ~/.pgpass rather than the URL)."
+)
+DbOption = Annotated[str, typer.Option("--db", envvar="INTENTBUS_LEDGER_DB", help=DB_HELP)]
 ANSWER_TIMEOUT_S = 3.0
 REACH_TIMEOUT_S = 10.0
 log = logging.getLogger(__name__)
@@ -54,10 +61,7 @@ positions_app = typer.Typer(
 
 
 def ledger(
-    db: Annotated[
-        Path,
-        typer.Option("--db", envvar="INTENTBUS_LEDGER_DB", help="SQLite database file."),
-    ] = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     durable: Annotated[
         str,
         typer.Option(help="Durable consumer name on RESULTS (<name>-fills on FILLS)."),
@@ -66,15 +70,16 @@ def ledger(
         bool,
         typer.Option(
             "--rebuild",
-            help="Keep the old db aside (<db>.pre-rebuild-<time>), start a new one with the "
-            "opened positions' terms, and re-apply every fill and result from sequence 1.",
+            help="Keep the old db aside (SQLite: <db>.pre-rebuild-<time>; PostgreSQL: schema "
+            "intentbus_ledger_pre_rebuild_<time>), start a new one with the opened positions' "
+            "terms, and re-apply every fill and result from sequence 1.",
         ),
     ] = False,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
     metrics_port: MetricsPortOption = None,
 ) -> None:
-    """Run the position ledger until SIGINT or SIGTERM."""
+    """Run the position ledger until SIGINT or SIGTERM; its database is migrated at start."""
     try:
         topology = Topology(namespace)
         service = LedgerService(
@@ -100,12 +105,15 @@ async def _run_ledger(service: LedgerService) -> None:
         await service.start()
     except (LedgerConfigError, OSError) as exc:
         await service.stop()
-        raise fail(str(exc), code=1) from None
+        raise fail(scrub(str(exc)), code=1) from None
+    except psycopg.Error as exc:
+        await service.stop()
+        raise fail(f"cannot use {service.store.label}: {scrub(str(exc))}", code=1) from None
     except Exception as exc:
         await service.stop()
-        raise fail(f"ledger could not start: {exc!r}", code=1) from None
+        raise fail(f"ledger could not start: {scrub(repr(exc))}", code=1) from None
     console.print(
-        f"ledger: db {service.db_path}, durable {service.results.spec.durable}, "
+        f"ledger: db {service.store.label}, durable {service.results.spec.durable}, "
         f"applied RESULTS up to seq {service.results.progress.seq}, "
         f"FILLS up to seq {service.fills.progress.seq}"
     )
@@ -220,29 +228,29 @@ async def _ask(
 
 
 def ledger_check(
-    db: Annotated[
-        Path,
-        typer.Option("--db", envvar="INTENTBUS_LEDGER_DB", help="SQLite database file."),
-    ] = Path(DEFAULT_DB),
+    db: DbOption = DEFAULT_DB,
     show_all: Annotated[
         bool, typer.Option("--all", help="Show every final result, not only mismatches.")
     ] = False,
 ) -> None:
     """Show final results that disagree with the fills the ledger applied (exit 1 if any)."""
-    store = SqliteStore(db, read_only=True)
-    try:
-        store.open()
-    except (LedgerConfigError, OSError) as exc:
-        raise fail(f"cannot read {db}: {exc}", code=1) from None
-    try:
-        summaries = store.summaries(mismatch_only=not show_all)
-        mismatches = len([s for s in summaries if s.mismatch])
-    finally:
-        store.close()
+    summaries = run(_read_checks(db, mismatch_only=not show_all))
+    mismatches = len([s for s in summaries if s.mismatch])
     console.print(checks_table(summaries, title="Results" if show_all else "Mismatches"))
     console.print(f"{mismatches} result(s) disagree with their fills")
     if mismatches:
         raise typer.Exit(1)
+
+
+async def _read_checks(db: str, *, mismatch_only: bool) -> list[ResultSummary]:
+    store = store_for(db, read_only=True)
+    try:
+        await store.open()
+        return await store.summaries(mismatch_only=mismatch_only)
+    except (LedgerConfigError, OSError, psycopg.Error) as exc:
+        raise fail(f"cannot read {store.label}: {scrub(str(exc))}", code=1) from None
+    finally:
+        await store.close()
 
 
 def register(app: typer.Typer) -> None:

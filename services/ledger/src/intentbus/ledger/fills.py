@@ -47,19 +47,19 @@ def unknown_position_error(fill: Fill) -> str:
     )
 
 
-def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
+async def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
     """Apply the fill at ``FILLS`` sequence ``seq`` (the sequence is handled whatever happens).
 
     A rejected fill stores no fill id, so a corrected copy is still applied later.
     """
-    tx.advance_seq("fills", seq)
+    await tx.advance_seq("fills", seq)
     try:
         fill = _fill_decoder.decode(data)
     except msgspec.MsgspecError as exc:
         return Rejected(f"invalid fill: {exc}")
-    if tx.fill(fill.fill_id) is not None:
+    if await tx.fill(fill.fill_id) is not None:
         return Duplicate(fill.fill_id)
-    state = tx.load(fill.position_id)
+    state = await tx.load(fill.position_id)
     if state is None:
         return Rejected(unknown_position_error(fill))
     try:
@@ -79,25 +79,25 @@ def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
     if state.closed and seq > state.closed_fills_seq:
         notes.append(NOTE_CLOSED)
         log.warning("fill %s applied to closed position %s", fill.fill_id, state.position_id)
-    summary = tx.summary(result_id_for(fill.intent_id))
+    summary = await tx.summary(result_id_for(fill.intent_id))
     if summary is not None and seq > summary.last_fill_seq:
         problem = late_fill_problem(fill.fill_id, seq, summary.last_fill_seq)
-        tx.flag_mismatch(summary.result_id, problem)
+        await tx.flag_mismatch(summary.result_id, problem)
         notes.append(problem)
         log.warning("result %s mismatch: %s", summary.result_id, problem)
-    working = tx.working(fill.intent_id)
+    working = await tx.working(fill.intent_id)
     if working is not None:
-        tx.save_working(replace(working, filled=working.filled + trade.size))
+        await tx.save_working(replace(working, filled=working.filled + trade.size))
     new = replace(
         effect.state,
         fills_applied=state.fills_applied + 1,
         updated_at=later(state.updated_at, fill.created_at),
     )
-    tx.save(new)
+    await tx.save(new)
     applied_at = datetime.now(UTC)
     labels = {"venue": fill.venue, "book": fill.book_id}  # fill built -> applied here
     instruments.fill_to_ledger().record((applied_at - fill.created_at).total_seconds(), labels)
-    tx.record_fill(
+    await tx.record_fill(
         FillRecord(
             fill_id=fill.fill_id,
             fills_seq=seq,

@@ -52,7 +52,7 @@ def symbol_taken_message(request: OpenPosition, first: PositionState) -> str:
     )
 
 
-def open_position(
+async def open_position(
     store: LedgerStore, request: OpenPosition, now: datetime | None = None
 ) -> PositionState:
     """Open a position; re-opening with the same terms returns it unchanged (even closed).
@@ -60,8 +60,8 @@ def open_position(
     Raise :class:`OpenConflict` naming each differing term, or :class:`SymbolTaken`
     naming the position already open on the venue, book and symbol.
     """
-    with store.transaction() as tx:
-        current = tx.load(request.position_id)
+    async with store.transaction() as tx:
+        current = await tx.load(request.position_id)
         if current is not None:
             conflicts = differences(current, request)
             if conflicts:
@@ -70,7 +70,7 @@ def open_position(
                     + "; ".join(conflicts)
                 )
             return current
-        first = tx.open_on(request.venue, request.book_id, request.token_contract)
+        first = await tx.open_on(request.venue, request.book_id, request.token_contract)
         if first is not None:
             raise SymbolTaken(symbol_taken_message(request, first))
         opened_at = now or datetime.now(UTC)
@@ -85,5 +85,5 @@ def open_position(
             updated_at=opened_at,
             opened_at=opened_at,
         )
-        tx.save(state)
+        await tx.save(state)
         return state

@@ -100,7 +100,7 @@ class OrderedApplier:
             js, topology, self.spec, msgspec.Raw, self.on_message, before_batch=self.before_batch
         )
 
-    def before_batch(self, msgs: list[Msg]) -> None:
+    async def before_batch(self, msgs: list[Msg]) -> None:
         """Apply a fetched batch in one transaction, before any of it is settled.
 
         Messages that are not JSON are left out: the consumer dead-letters them without
@@ -125,7 +125,7 @@ class OrderedApplier:
         if not batch:
             return
         try:
-            outcomes = apply_messages(self._store, self._apply, batch)
+            outcomes = await apply_messages(self._store, self._apply, batch)
         except Exception as exc:
             log.exception(
                 "could not apply a batch of %d from %s; halting", len(batch), self.spec.stream
@@ -184,7 +184,7 @@ class OrderedApplier:
         waited = False
         while True:
             try:
-                outcome = apply_message(self._store, self._apply, data, seq)
+                outcome = await apply_message(self._store, self._apply, data, seq)
             except Exception as exc:
                 log.exception("could not apply %s seq %d; halting", self.spec.stream, seq)
                 self._halt.fail(exc)

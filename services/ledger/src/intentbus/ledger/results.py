@@ -51,7 +51,7 @@ def decode_results_message(data: bytes) -> ResultsMessage:
     return _decoder.decode(data)
 
 
-def apply_results_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
+async def apply_results_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outcome:
     """Apply the message at ``RESULTS`` sequence ``seq``.
 
     The sequence is handled whatever the outcome, except :class:`Waiting`. A rejected
@@ -60,27 +60,27 @@ def apply_results_message(tx: LedgerTransaction, data: bytes, seq: int) -> Outco
     try:
         message = decode_results_message(data)
     except msgspec.MsgspecError as exc:
-        tx.advance_seq("results", seq)
+        await tx.advance_seq("results", seq)
         return Rejected(f"invalid result or order update: {exc}")
     if isinstance(message, OrderUpdate):
-        tx.advance_seq("results", seq)
-        return _apply_update(tx, message, seq)
-    if tx.summary(message.result_id) is not None:
-        tx.advance_seq("results", seq)
+        await tx.advance_seq("results", seq)
+        return await _apply_update(tx, message, seq)
+    if await tx.summary(message.result_id) is not None:
+        await tx.advance_seq("results", seq)
         return Duplicate(message.result_id)
-    fills_seq = tx.applied_seq("fills")
+    fills_seq = await tx.applied_seq("fills")
     if message.last_fill_seq > fills_seq:
         return Waiting(message.result_id, message.last_fill_seq, fills_seq)
-    tx.advance_seq("results", seq)
-    return _apply_result(tx, message, seq, data)
+    await tx.advance_seq("results", seq)
+    return await _apply_result(tx, message, seq, data)
 
 
-def _apply_update(tx: LedgerTransaction, update: OrderUpdate, seq: int) -> Outcome:
+async def _apply_update(tx: LedgerTransaction, update: OrderUpdate, seq: int) -> Outcome:
     if not update.order_state.is_live:
         return Applied(update.update_id, (NOTE_NOT_LIVE,))
-    if tx.summary(result_id_for(update.intent_id)) is not None:
+    if await tx.summary(result_id_for(update.intent_id)) is not None:
         return Applied(update.update_id, (NOTE_AFTER_RESULT,))
-    state = tx.load(update.position_id)
+    state = await tx.load(update.position_id)
     if state is None:
         return Rejected(
             f"order update {update.update_id} is for position {update.position_id}, which "
@@ -93,11 +93,11 @@ def _apply_update(tx: LedgerTransaction, update: OrderUpdate, seq: int) -> Outco
         )  # fmt: skip
     except InvalidFill as exc:
         return Rejected(str(exc))
-    existing = tx.working(update.intent_id)
+    existing = await tx.working(update.intent_id)
     if existing is not None and existing.update_id == update.update_id:
         return Duplicate(update.update_id)
-    filled = totals(_applied(tx, update.intent_id)).size
-    tx.save_working(
+    filled = totals(await _applied(tx, update.intent_id)).size
+    await tx.save_working(
         WorkingOrder(
             intent_id=update.intent_id,
             position_id=update.position_id,
@@ -115,15 +115,17 @@ def _apply_update(tx: LedgerTransaction, update: OrderUpdate, seq: int) -> Outco
     return Applied(update.update_id)
 
 
-def _applied(tx: LedgerTransaction, intent_id: str) -> list[AppliedFill]:
+async def _applied(tx: LedgerTransaction, intent_id: str) -> list[AppliedFill]:
     return [
         AppliedFill(fill_id=f.fill_id, fills_seq=f.fills_seq, size=f.size, fee_usd=f.fee_usd)
-        for f in tx.fills_of_intent(intent_id)
+        for f in await tx.fills_of_intent(intent_id)
     ]
 
 
-def _apply_result(tx: LedgerTransaction, result: ExecutionResult, seq: int, data: bytes) -> Outcome:
-    state = tx.load(result.position_id)
+async def _apply_result(
+    tx: LedgerTransaction, result: ExecutionResult, seq: int, data: bytes
+) -> Outcome:
+    state = await tx.load(result.position_id)
     notes: list[str] = []
     if state is not None:
         try:
@@ -133,22 +135,22 @@ def _apply_result(tx: LedgerTransaction, result: ExecutionResult, seq: int, data
             )  # fmt: skip
         except InvalidFill as exc:
             return Rejected(str(exc))
-    check = check_result(result, _applied(tx, result.intent_id))
-    tx.remove_working(result.intent_id)
+    check = check_result(result, await _applied(tx, result.intent_id))
+    await tx.remove_working(result.intent_id)
     closes = False
     if state is None:
         notes.append(NOTE_UNKNOWN_POSITION)
     else:
         as_of = max(result.last_fill_seq, state.results_fill_seq)
         if result.action in CLOSING_ACTIONS and result.status is not ExecutionStatus.UNKNOWN:
-            flat = tx.size_as_of(state.position_id, as_of) == ZERO
-            closes = flat and not tx.working_of(state.position_id)
+            flat = await tx.size_as_of(state.position_id, as_of) == ZERO
+            closes = flat and not await tx.working_of(state.position_id)
             if closes and state.size != ZERO:  # logged, not noted: a rebuild may not see it
                 log.warning(
                     "position %s closed as flat at FILLS seq %d, but later fills left size %s",
                     state.position_id, as_of, state.size,
                 )  # fmt: skip
-        tx.save(
+        await tx.save(
             replace(
                 state,
                 results_applied=state.results_applied + 1,
@@ -169,7 +171,7 @@ def _apply_result(tx: LedgerTransaction, result: ExecutionResult, seq: int, data
     )
     if age is not None:  # intent published -> its final result applied here
         instruments.intent_to_ledger().record(age, {"venue": result.venue, "book": result.book_id})
-    tx.record_summary(
+    await tx.record_summary(
         ResultSummary(
             result_id=result.result_id,
             results_seq=seq,

@@ -28,10 +28,10 @@ from intentbus.ledger.api import AppliedProgress, PositionApi
 from intentbus.ledger.applier import Waiting
 from intentbus.ledger.fills import apply_fill_message
 from intentbus.ledger.ordered import Halt, OrderedApplier
-from intentbus.ledger.rebuild import copy_registrations, move_aside
+from intentbus.ledger.rebuild import copy_registrations
 from intentbus.ledger.results import apply_results_message
-from intentbus.ledger.sqlite_store import SqliteStore
 from intentbus.ledger.storage import LedgerConfigError
+from intentbus.ledger.stores import store_for
 from intentbus.schemas import ListPositions, encode
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class LedgerService:
         self,
         settings: BusSettings,
         topology: Topology,
-        db_path: Path | str,
+        db: Path | str,
         *,
         durable: str = DEFAULT_DURABLE,
         rebuild: bool = False,
@@ -84,10 +84,9 @@ class LedgerService:
     ) -> None:
         self.settings = settings
         self.topology = topology
-        self.db_path = Path(db_path)
         self.rebuild = rebuild
-        self.store = SqliteStore(self.db_path)
-        self.backup_path: Path | None = None
+        self.store = store_for(db)  # a SQLite file, or a postgresql:// URL
+        self.backup: str | None = None  # where --rebuild set the old ledger aside
         self.halt = Halt()
         self._heartbeat: HeartbeatLoop | None = None
         self.fills_wait_s = fills_wait_s
@@ -118,16 +117,16 @@ class LedgerService:
     async def start(self) -> None:
         """Open the store, connect, provision the streams and answer requests."""
         if self.rebuild:
-            self.backup_path = move_aside(self.db_path)
-        self.store.open()
-        self._bind_to_streams()
-        if self.backup_path is not None:
-            copied = copy_registrations(self.backup_path, self.store)
+            self.backup = await self.store.set_aside()
+        await self.store.open()
+        await self._bind_to_streams()
+        if self.backup is not None:
+            copied = await copy_registrations(self.backup, self.store)
             log.warning(
-                "rebuild: old db kept at %s; %d opened positions copied", self.backup_path, copied
+                "rebuild: old db kept at %s; %d opened positions copied", self.backup, copied
             )
-        self.results.progress.start_at(self.store.applied_seq("results"))
-        self.fills.progress.start_at(self.store.applied_seq("fills"))
+        self.results.progress.start_at(await self.store.applied_seq("results"))
+        self.fills.progress.start_at(await self.store.applied_seq("fills"))
         self._nc = await connect(self.settings)
         js = self._nc.jetstream()
         await provision(js, self.topology)
@@ -163,17 +162,17 @@ class LedgerService:
                     return
                 await asyncio.sleep(0.01)
 
-    def _bind_to_streams(self) -> None:
+    async def _bind_to_streams(self) -> None:
         for key, stream in (
             ("results_stream", self.topology.results_stream),
             ("fills_stream", self.topology.fills_stream),
         ):
-            found = self.store.meta(key)
+            found = await self.store.meta(key)
             if found is None:
-                self.store.set_meta(key, stream)
+                await self.store.set_meta(key, stream)
             elif found != stream:
                 raise LedgerConfigError(
-                    f"{self.db_path} holds the ledger of stream {found}, not {stream}: "
+                    f"{self.store.label} holds the ledger of stream {found}, not {stream}: "
                     "use another --db or --namespace"
                 )
 
@@ -238,7 +237,7 @@ class LedgerService:
             except Exception:
                 log.debug("drain failed", exc_info=True)
             self._nc = None
-        self.store.close()
+        await self.store.close()
 
     async def _on_request(self, msg: Msg) -> None:
         task = asyncio.create_task(self._respond(msg))

@@ -14,12 +14,13 @@ which carries its opened positions' terms over (:func:`read_registrations`).
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 
-from intentbus.ledger.accounting import PositionState, dec
-from intentbus.ledger.storage import LedgerConfigError
-from intentbus.schemas import Direction
+from intentbus.ledger.accounting import PositionState
+from intentbus.ledger.rows import REGISTRATION_COLUMNS, registration
+from intentbus.ledger.storage import StoreVersionError
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "StoreVersionError", "prepare", "read_registrations"]
 
 SCHEMA_VERSION = 2
 VERSION_KEY = "schema_version"
@@ -106,10 +107,6 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-class StoreVersionError(LedgerConfigError):
-    """Raise when the database was written by another schema version of the ledger."""
-
-
 def schema_version(db: sqlite3.Connection) -> int:
     """Return the schema version of an open database (0: empty, 1: before versions)."""
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -150,10 +147,6 @@ def prepare(db: sqlite3.Connection, path: Path, *, create: bool = True) -> None:
     )
 
 
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 def read_registrations(path: Path) -> list[PositionState]:
     """Return the terms of every opened position of the database at ``path``, by open time.
 
@@ -174,30 +167,11 @@ def read_registrations(path: Path) -> list[PositionState]:
             ).fetchall()
         elif version == SCHEMA_VERSION:
             rows = db.execute(
-                "SELECT position_id, venue, book_id, token_contract, opened_direction, "
-                "allocation_usd, opened_direction, closed, closed_at, closed_fills_seq, opened_at "
-                "FROM positions "
-                "ORDER BY opened_at, position_id"
+                f"SELECT {REGISTRATION_COLUMNS} FROM positions ORDER BY opened_at, position_id"
             ).fetchall()
         else:
             prepare(db, path)  # raises: newer than this ledger
             return []
     finally:
         db.close()
-    return [
-        PositionState(
-            position_id=row[0],
-            venue=row[1],
-            book_id=row[2],
-            token_contract=row[3],
-            direction=Direction(row[4]),
-            opened_direction=Direction(row[6]),
-            allocation_usd=dec(row[5]) if isinstance(row[5], float) else dec(str(row[5])),
-            closed=bool(row[7]),
-            closed_at=_time(row[8]),
-            closed_fills_seq=row[9],
-            updated_at=_time(row[10]),
-            opened_at=_time(row[10]),
-        )
-        for row in rows
-    ]
+    return [registration(row) for row in rows]

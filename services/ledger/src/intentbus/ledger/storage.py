@@ -1,13 +1,14 @@
-"""The ledger's storage interface; SQLite implements it, PostgreSQL can later.
+"""The ledger's storage interface, asynchronous; SQLite and PostgreSQL implement it.
 
 Every change goes through :meth:`LedgerStore.transaction`: what a transaction does is
-committed all together when its block ends normally, or not at all. Amounts are
-``Decimal`` and must be stored exactly (SQLite: TEXT).
+committed all together when its ``async with`` block ends normally, or not at all.
+Amounts are ``Decimal`` and must be stored exactly (SQLite: TEXT, PostgreSQL: NUMERIC).
+The service, the appliers and the API run the same code on either store.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +22,10 @@ StreamKind = Literal["results", "fills"]
 
 class LedgerConfigError(RuntimeError):
     """Raise when the database does not belong to this topology or this ledger version."""
+
+
+class StoreVersionError(LedgerConfigError):
+    """Raise when the database was written by another schema version of the ledger."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,90 +99,102 @@ class WorkingOrder:
 class LedgerTransaction(Protocol):
     """Read and change the ledger inside one atomic transaction."""
 
-    def applied_seq(self, stream: StreamKind) -> int:
+    async def applied_seq(self, stream: StreamKind) -> int:
         """Return the last handled sequence of ``stream`` as committed (0: none)."""
 
-    def advance_seq(self, stream: StreamKind, seq: int) -> None:
+    async def advance_seq(self, stream: StreamKind, seq: int) -> None:
         """Raise the last handled sequence of ``stream`` to ``seq`` (never lower it)."""
 
-    def load(self, position_id: str) -> PositionState | None:
+    async def load(self, position_id: str) -> PositionState | None:
         """Return a position (locked for this transaction where the store can lock)."""
 
-    def save(self, state: PositionState) -> None:
+    async def save(self, state: PositionState) -> None:
         """Insert or update a position (never replacing another one)."""
 
-    def open_on(self, venue: str, book_id: str, token_contract: str) -> PositionState | None:
+    async def open_on(self, venue: str, book_id: str, token_contract: str) -> PositionState | None:
         """Return the position open (not closed) on this venue, book and symbol, if any."""
 
-    def fill(self, fill_id: str) -> FillRecord | None:
+    async def fill(self, fill_id: str) -> FillRecord | None:
         """Return an applied fill."""
 
-    def record_fill(self, record: FillRecord) -> None:
+    async def record_fill(self, record: FillRecord) -> None:
         """Store an applied fill (a second record of one fill id fails)."""
 
-    def fills_of_intent(self, intent_id: str) -> list[FillRecord]:
+    async def fills_of_intent(self, intent_id: str) -> list[FillRecord]:
         """Return the applied fills of an intent, in ``FILLS`` order."""
 
-    def size_as_of(self, position_id: str, fills_seq: int) -> Decimal:
+    async def size_as_of(self, position_id: str, fills_seq: int) -> Decimal:
         """Return the position's size right after its last fill at or before ``fills_seq``."""
 
-    def summary(self, result_id: str) -> ResultSummary | None:
+    async def summary(self, result_id: str) -> ResultSummary | None:
         """Return a stored final result."""
 
-    def record_summary(self, summary: ResultSummary) -> None:
+    async def record_summary(self, summary: ResultSummary) -> None:
         """Store a final result (a second record of one result id fails)."""
 
-    def flag_mismatch(self, result_id: str, problem: str) -> None:
+    async def flag_mismatch(self, result_id: str, problem: str) -> None:
         """Mark a stored result as disagreeing with the fills, adding ``problem``."""
 
-    def working(self, intent_id: str) -> WorkingOrder | None:
+    async def working(self, intent_id: str) -> WorkingOrder | None:
         """Return an intent's working order."""
 
-    def save_working(self, order: WorkingOrder) -> None:
+    async def save_working(self, order: WorkingOrder) -> None:
         """Insert or replace an intent's working order."""
 
-    def remove_working(self, intent_id: str) -> None:
+    async def remove_working(self, intent_id: str) -> None:
         """Forget an intent's working order (if any)."""
 
-    def working_of(self, position_id: str) -> list[WorkingOrder]:
+    async def working_of(self, position_id: str) -> list[WorkingOrder]:
         """Return a position's working orders."""
 
 
 class LedgerStore(Protocol):
     """Keep positions, fills, result summaries, working orders and the handled sequences."""
 
-    def open(self) -> None:
-        """Open (and create, or refuse with :class:`LedgerConfigError`) the store."""
+    @property
+    def label(self) -> str:
+        """Name the store for messages and logs (a path, or a URL without its password)."""
 
-    def close(self) -> None:
+    async def open(self) -> None:
+        """Open (and create or migrate, or refuse with :class:`LedgerConfigError`) the store."""
+
+    async def close(self) -> None:
         """Release the store."""
 
-    def transaction(self) -> AbstractContextManager[LedgerTransaction]:
-        """Return a context running one atomic read-write transaction."""
+    def transaction(self) -> AbstractAsyncContextManager[LedgerTransaction]:
+        """Return an async context running one atomic read-write transaction."""
 
-    def applied_seq(self, stream: StreamKind) -> int:
+    async def set_aside(self) -> str | None:
+        """Before :meth:`open`, move the stored ledger aside (kept); return where it went."""
+
+    async def registrations(self, aside: str) -> list[PositionState]:
+        """Return the terms of every opened position of a ledger set aside, by open time."""
+
+    async def applied_seq(self, stream: StreamKind) -> int:
         """Return the last handled sequence of ``stream`` (0: none)."""
 
-    def get(self, position_id: str) -> PositionState | None:
+    async def get(self, position_id: str) -> PositionState | None:
         """Return one position."""
 
-    def working_orders(self, position_id: str | None = None) -> list[WorkingOrder]:
+    async def working_orders(self, position_id: str | None = None) -> list[WorkingOrder]:
         """Return the working orders, of one position or all, by position then intent."""
 
-    def summary(self, result_id: str) -> ResultSummary | None:
+    async def summary(self, result_id: str) -> ResultSummary | None:
         """Return a stored final result."""
 
-    def summaries(self, *, mismatch_only: bool = False) -> list[ResultSummary]:
+    async def summaries(self, *, mismatch_only: bool = False) -> list[ResultSummary]:
         """Return the stored final results in ``RESULTS`` order."""
 
-    def fill(self, fill_id: str) -> FillRecord | None:
+    async def fill(self, fill_id: str) -> FillRecord | None:
         """Return an applied fill."""
 
-    def meta(self, key: str) -> str | None:
+    async def meta(self, key: str) -> str | None:
         """Return a metadata value."""
 
-    def set_meta(self, key: str, value: str) -> None:
+    async def set_meta(self, key: str, value: str) -> None:
         """Store a metadata value."""
 
-    def list(self, venue: str | None = None, book_id: str | None = None) -> list[PositionState]:
+    async def list(
+        self, venue: str | None = None, book_id: str | None = None
+    ) -> list[PositionState]:
         """Return the positions, optionally of one venue and/or book, by id."""
