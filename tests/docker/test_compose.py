@@ -1,7 +1,7 @@
 """The compose stack on a local Docker engine: intents from the host, restarts, nothing lost.
 
-The ledger keeps SQLite in its volume here (``LEDGER_DB``) until ``intentbus ledger``
-takes a PostgreSQL URL; PostgreSQL still runs and must be healthy for the ledger to start.
+The ledger keeps its books in the stack's PostgreSQL (compose's default ``--db`` URL):
+the test reads the committed results from that database itself.
 """
 
 from __future__ import annotations
@@ -40,11 +40,7 @@ COUNT, RATE = 600, 60.0
 @pytest.fixture
 def stack(docker_engine: Path) -> Iterator[ComposeStack]:
     """Bring the default services up on free ports; always take them down with volumes."""
-    stack = ComposeStack(
-        docker_engine,
-        docker_engine / "deploy/local/compose.env",
-        overrides={"LEDGER_DB": "/var/lib/intentbus/ledger.sqlite3"},
-    )
+    stack = ComposeStack(docker_engine, docker_engine / "deploy/local/compose.env")
     try:
         stack.up()
         yield stack
@@ -129,3 +125,17 @@ async def test_the_stack_executes_every_intent_once_across_container_restarts(
     )
     listed = {row["position_id"] for row in json.loads(shown.stdout)}
     assert listed == {p.position_id for p in POSITIONS}
+    # The books are in PostgreSQL: one stored result per intent, one fill row per fill.
+    counted = stack.compose(
+        "exec",
+        "-T",
+        "postgres",
+        "psql",
+        "-U",
+        "intentbus",
+        "-d",
+        "intentbus",
+        "-tAc",
+        "SELECT count(*) FROM intentbus_ledger.results WHERE intent_id LIKE 'compose-%'",
+    )
+    assert int(counted.stdout.strip()) == COUNT

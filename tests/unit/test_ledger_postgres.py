@@ -54,6 +54,29 @@ async def test_the_schema_is_migrated_once_at_start_and_amounts_stay_exact(pg_db
     assert execute(pg_db, "SELECT pg_typeof(fees_usd)::text FROM positions") == [("numeric",)]
 
 
+async def test_a_sql_ascii_database_reads_back_text_not_bytes(
+    postgres_endpoint: PostgresEndpoint,
+) -> None:
+    # A server initialised without a UTF-8 locale (a minimal container) creates its
+    # databases as SQL_ASCII; psycopg then returns bytes for every text column unless
+    # the connection says its encoding.
+    url = create_database(postgres_endpoint.url, encoding="SQL_ASCII")
+    try:
+        store = PostgresStore(url)
+        await store.open()
+        try:
+            await open_position(store, open_request())
+            found = await store.get("p1")
+            listed = await store.list()
+        finally:
+            await store.close()
+        assert found is not None
+        assert found.direction.value == "long"
+        assert [p.position_id for p in listed] == ["p1"]
+    finally:
+        drop_database(postgres_endpoint.url, url)
+
+
 async def test_a_database_of_a_newer_ledger_is_refused(pg_db: str) -> None:
     store = PostgresStore(pg_db)
     await store.open()

@@ -73,11 +73,16 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def create_database(admin_url: str) -> str:
-    """Create a database no other test uses; return its URL."""
+def create_database(admin_url: str, *, encoding: str | None = None) -> str:
+    """Create a database no other test uses (in ``encoding``, else the server's default)."""
     name = "intentbus_t" + uuid.uuid4().hex[:12]
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if encoding is not None:
+        statement += sql.SQL(" ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0").format(
+            sql.Literal(encoding)
+        )
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(statement)
     return with_database(admin_url, name)
 
 

@@ -83,8 +83,13 @@ class PostgresStore(StoreReads):
         return self._label
 
     async def _connect(self) -> Connection:
+        # client_encoding: on a SQL_ASCII database (a server initialised without a
+        # UTF-8 locale) psycopg would otherwise return every text column as bytes.
         conn = await AsyncConnection.connect(
-            self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            self.url,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            client_encoding="utf8",
         )
         await conn.execute("SET TIME ZONE 'UTC'")
         await conn.execute(f"SET search_path TO {LEDGER_SCHEMA}")
