@@ -10,146 +10,25 @@ lane, and reducing orders are sized against the account's net.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 from nats.aio.client import Client
 
-from intentbus.bus import LedgerUnavailable, PositionClient, Publisher
-from intentbus.schemas import (
-    ActionType,
-    Direction,
-    ExecutionIntent,
-    ExecutionStatus,
-    OpenPosition,
-    build_intent,
-)
-from intentbus.testing import wait_for
 from intentbus.testing.system import ProcessSystem
-from tests.e2e.system_checks import books, fills, final_results, once_each
+from tests.e2e.paper_load import check, intents, publish_paced, start
 
 pytestmark = pytest.mark.timeout(300)
 
-SYMBOLS = ("BTC", "ETH", "SOL")
-PRICES = "BTC:65000,ETH:3200,SOL:150"
-POSITIONS = [
-    OpenPosition(
-        position_id=f"rp-{n:02d}",
-        venue="paper",
-        book_id=f"b{n // 3:02d}",  # one position per symbol in each book (account)
-        token_contract=SYMBOLS[n % 3],
-        direction=Direction.LONG if n % 2 == 0 else Direction.SHORT,
-        allocation_usd=100_000.0,
-    )
-    for n in range(40)
-]
-# Every step trades: grow, grow, trim, grow, trim...; never flat, never closed.
-CYCLE = (
-    (ActionType.ADD, 0.02),
-    (ActionType.RECLAIM, 0.01),
-    (ActionType.TRIM, 0.5),
-    (ActionType.ADD, 0.02),
-    (ActionType.TRIM, 0.3),
-)
 COUNT, RATE = 3_000, 200.0
-
-
-def intents(run: str) -> list[ExecutionIntent]:
-    """Return the run's intents, round-robin over the positions."""
-    made = []
-    for n in range(COUNT):
-        position = POSITIONS[n % len(POSITIONS)]
-        action, frac = CYCLE[(n // len(POSITIONS)) % len(CYCLE)]
-        made.append(
-            build_intent(
-                action=action,
-                size_frac=frac,
-                position_id=position.position_id,
-                token_contract=position.token_contract,
-                token_chain="paper",
-                book_id=position.book_id,
-                urgency="high",
-                intent_id=f"{run}-{n:05d}",
-            )
-        )
-    return made
-
-
-async def start(system: ProcessSystem, nc: Client) -> None:
-    """Start the ledger, the venue and two executor replicas; open the positions."""
-    system.start_ledger()
-    system.start_paper_venue("paper-venue", PRICES)
-    system.start_paper_executor("executor-1")
-    system.start_paper_executor("executor-2")
-    client = PositionClient(nc, system.topology, timeout_s=1.0)
-
-    async def answers() -> bool:
-        try:
-            await client.list()
-        except LedgerUnavailable:
-            return False
-        return True
-
-    await wait_for(answers, timeout_s=30, what="the ledger")
-    for position in POSITIONS:
-        await client.open(position)
-
-
-async def publish_paced(
-    nc: Client,
-    system: ProcessSystem,
-    batch: list[ExecutionIntent],
-    at: dict[int, Callable[[], Awaitable[None]]],
-) -> None:
-    """Publish at RATE per second on an absolute schedule; run ``at[n]`` before intent n."""
-    publisher = Publisher(nc.jetstream(), system.topology)
-    begin = time.monotonic()
-    for n, one in enumerate(batch):
-        if n in at:
-            await at[n]()
-        delay = begin + n / RATE - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)  # pacing the load, not waiting for a condition
-        await publisher.intent(one)
-
-
-async def check(nc: Client, system: ProcessSystem, batch: list[ExecutionIntent]) -> None:
-    """Every intent executed once; nothing superseded or refused; ledger equals venue."""
-    js = nc.jetstream()
-    wanted = {one.intent_id for one in batch}
-
-    async def finished() -> int:
-        return len(wanted & set(once_each(await final_results(js, system.topology))))
-
-    await wait_for(finished, until=lambda n: n == len(wanted), timeout_s=120, interval_s=0.5)
-    results = [r for r in await final_results(js, system.topology) if r.intent_id in wanted]
-    assert set(once_each(results).values()) == {1}
-    not_done = [
-        (r.intent_id, r.status, r.skip_reason, r.error)
-        for r in results
-        if r.status is not ExecutionStatus.SUCCESS
-    ]
-    assert not_done == []
-    stored = await fills(js, system.topology)
-    assert len({f.fill_id for f in stored}) == len(stored)
-    state = await books(nc, system.topology, SYMBOLS)
-    for key, held in state.ledger.items():
-        assert abs(held - state.venue[key]) < 1e-9, (key, held, state.venue[key])
-    per_position = {p.position_id: p.fills_applied for p in state.positions}
-    seen: dict[str, int] = {}
-    for fill in stored:
-        seen[fill.position_id] = seen.get(fill.position_id, 0) + 1
-    assert per_position == {p.position_id: seen.get(p.position_id, 0) for p in POSITIONS}
 
 
 async def test_two_replicas_execute_every_intent_at_200_per_second(
     system: ProcessSystem, nc: Client
 ) -> None:
     await start(system, nc)
-    batch = intents("calm")
-    await publish_paced(nc, system, batch, {})
+    batch = intents("calm", COUNT)
+    await publish_paced(nc, system, batch, {}, RATE)
     await check(nc, system, batch)
 
 
@@ -177,6 +56,6 @@ async def test_a_ledger_restart_and_a_replica_kill_lose_and_double_nothing(
         1_600: kill_replica,
         2_200: restart_replica,
     }
-    batch = intents("faults")
-    await publish_paced(nc, system, batch, faults)
+    batch = intents("faults", COUNT)
+    await publish_paced(nc, system, batch, faults, RATE)
     await check(nc, system, batch)
