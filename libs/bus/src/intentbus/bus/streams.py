@@ -117,7 +117,10 @@ class ConsumerSpec:
     def config(self) -> ConsumerConfig:
         """Return the nats-py consumer config."""
         single = len(self.filter_subjects) == 1
+        # A name makes nats-py create it on $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>,
+        # so a user's permissions can bound the subjects its consumers read.
         return ConsumerConfig(
+            name=self.durable,
             durable_name=self.durable,
             deliver_policy=self.deliver_policy,
             ack_policy=AckPolicy.EXPLICIT,

@@ -16,7 +16,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from intentbus.bus import HaltStore, InvalidSubjectToken, ServiceRegistry, Topology
+from intentbus.bus import HaltStore, InvalidSubjectToken, ServiceRegistry, Topology, provision
 from intentbus.bus.control import alive, switch_key
 from intentbus.command.common import (
     NamespaceOption,
@@ -232,8 +232,26 @@ def _time(value: object) -> str:
     return str(value)[:19]
 
 
+def provision_command(nats_url: NatsUrlOption = None, namespace: NamespaceOption = "") -> None:
+    """Create or update the streams and the halt and service buckets (as the operator user).
+
+    Services under least-privilege users may read the streams but not create them.
+    """
+    run(_provision(nats_url, namespace))
+
+
+async def _provision(url: str | None, ns: str) -> None:
+    async with bus_session(url, ns, name="intentbus-provision", provision_streams=False) as bus:
+        changed = await provision(bus.js, bus.topology)
+        await HaltStore.open(bus.js, bus.topology)
+        await ServiceRegistry.open(bus.js, bus.topology)
+    done = f"created or updated: {', '.join(changed)}" if changed else "already as declared"
+    console.print(f"streams {done}; halt and service buckets ready")
+
+
 def register(app: typer.Typer) -> None:
     """Add the control commands."""
+    app.command("provision")(provision_command)
     app.command()(halt)
     app.command("reduce-only")(reduce_only)
     app.command()(resume)
