@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from intentbus.bus import BusSettings, Topology, connect
+from intentbus.bus import BusSettings, Topology, connect, core_streams, ensure_stream
+from intentbus.bus.streams import DAY
 from intentbus.cli.processes import ServiceProcesses
 from intentbus.testing.cluster import NatsCluster
 from intentbus.testing.system import ProcessSystem
@@ -66,3 +68,7 @@ async def test_a_node_killed_mid_run_loses_and_doubles_nothing_on_r3(
         for stream in (topology.results_stream, topology.fills_stream):
             assert (await js.stream_info(stream)).config.num_replicas == 3
         assert processes.failed() == []
+    # A process without NATS_REPLICAS that updates a stream never shrinks it.
+    results = next(s for s in core_streams(topology) if s.name == topology.results_stream)
+    assert await ensure_stream(js, replace(results, replicas=1, max_age_s=DAY))
+    assert (await js.stream_info(results.name)).config.num_replicas == 3

@@ -188,6 +188,9 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> bool:
     current = info.config
     if _stream_matches(current, wanted):
         return False
+    # A process started without NATS_REPLICAS must never shrink a cluster's R3 stream:
+    # the replica count is chosen at creation (change it by hand: nats stream edit).
+    wanted.num_replicas = current.num_replicas
     await js.update_stream(config=wanted)
     return True
 
@@ -202,7 +205,6 @@ def _stream_matches(current: StreamConfig, wanted: StreamConfig) -> bool:
         "storage",
         "retention",
         "discard",
-        "num_replicas",
     )
     if _transform(current) != _transform(wanted):
         return False

@@ -39,7 +39,7 @@ def start_secured(auth_conf: Path, workdir: Path) -> SecuredServer:
     env: dict[str, str] = {}
     passwords: dict[str, str] = {}
     for variable, name in _PASSWORD_VAR.findall(auth_conf.read_text()):
-        password = secrets.token_urlsafe(18)
+        password = "pw" + secrets.token_hex(16)  # nats-server reads a leading digit as a number
         env[variable] = password
         passwords[name.lower().replace("_", "-")] = password
     server = EmbeddedNatsServer(
