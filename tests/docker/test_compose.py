@@ -53,8 +53,20 @@ def stack(docker_engine: Path) -> Iterator[ComposeStack]:
 
 @pytest_asyncio.fixture
 async def nc(stack: ComposeStack) -> AsyncIterator[Client]:
-    """Connect from the host to the stack's NATS (the port compose publishes)."""
-    client = await connect_bus(BusSettings.from_env(stack.nats_url, name="compose-test"))
+    """Connect from the host to the stack's NATS as the operator (reads every stream)."""
+    settings = BusSettings.from_env(
+        stack.nats_url, name="compose-test", env=stack.credentials("operator")
+    )
+    client = await connect_bus(settings)
+    yield client
+    await client.drain()
+
+
+@pytest_asyncio.fixture
+async def pm(stack: ComposeStack) -> AsyncIterator[Client]:
+    """Connect from the host as the PM user: it publishes intents and opens positions."""
+    settings = BusSettings.from_env(stack.nats_url, name="compose-pm", env=stack.credentials("pm"))
+    client = await connect_bus(settings)
     yield client
     await client.drain()
 
@@ -94,10 +106,10 @@ async def publish_paced(
 
 
 async def test_the_stack_executes_every_intent_once_across_container_restarts(
-    stack: ComposeStack, nc: Client
+    stack: ComposeStack, nc: Client, pm: Client
 ) -> None:
     topology = Topology("")
-    client = PositionClient(nc, topology, timeout_s=2.0)
+    client = PositionClient(pm, topology, timeout_s=2.0)
     await wait_for_ledger(client, timeout_s=120)
     for position in POSITIONS:
         await client.open(position)
@@ -112,17 +124,18 @@ async def test_the_stack_executes_every_intent_once_across_container_restarts(
         stack.compose("start", "ledger")
 
     batch = intents()
-    await publish_paced(nc, topology, batch, {150: restart_replica, 350: kill_and_start_ledger})
+    await publish_paced(pm, topology, batch, {150: restart_replica, 350: kill_and_start_ledger})
     await assert_executed_exactly_once(nc, topology, batch, POSITIONS, SYMBOLS)
 
     shown = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "intentbus.command.app", "positions", "--json"],
-        env={**os.environ, "NATS_URL": stack.nats_url},
+        env={**os.environ, "NATS_URL": stack.nats_url, **stack.credentials("pm")},
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    assert shown.returncode == 0, shown.stderr
     listed = {row["position_id"] for row in json.loads(shown.stdout)}
     assert listed == {p.position_id for p in POSITIONS}
     # The books are in PostgreSQL: one stored result per intent, one fill row per fill.

@@ -37,4 +37,5 @@ def test_the_ledger_image_offers_only_the_ledger_commands(docker_engine: Path) -
     shown = docker("run", "--rm", "-e", "COLUMNS=100", "intentbus-ledger:local", "--help")
     rows = shown.split("Commands")[1].splitlines()
     commands = {row.split()[1] for row in rows if row.startswith("│ ") and row[2] != " "}
-    assert commands == {"ledger", "ledger-check", "positions"}
+    # its own commands, and `provision` (every image: a deployment provisions with any)
+    assert commands == {"ledger", "ledger-check", "positions", "provision"}

@@ -144,6 +144,7 @@ async def assert_executed_exactly_once(
     batch: list[ExecutionIntent],
     positions: list[OpenPosition],
     symbols: tuple[str, ...],
+    timeout_s: float = 120,
 ) -> None:
     """Every intent executed once; nothing superseded or refused; ledger equals venue."""
     js = nc.jetstream()
@@ -152,7 +153,7 @@ async def assert_executed_exactly_once(
     async def finished() -> int:
         return len(wanted & set(once_each(await final_results(js, topology))))
 
-    await wait_for(finished, until=lambda n: n == len(wanted), timeout_s=120, interval_s=0.5)
+    await wait_for(finished, until=lambda n: n == len(wanted), timeout_s=timeout_s, interval_s=0.5)
     results = [r for r in await final_results(js, topology) if r.intent_id in wanted]
     assert set(once_each(results).values()) == {1}
     not_done = [
@@ -160,7 +161,7 @@ async def assert_executed_exactly_once(
         for r in results
         if r.status is not ExecutionStatus.SUCCESS
     ]
-    assert not_done == []
+    assert not_done == [], (len(not_done), not_done[:10])
     stored = await fills(js, topology)
     assert len({f.fill_id for f in stored}) == len(stored)
     state = await books(nc, topology, symbols)

@@ -5,6 +5,7 @@ from intentbus.bus.consumer import Ack, Disposition, MessageConsumer, Nak, Term
 from intentbus.bus.control import HaltStore, HeartbeatLoop, ServiceRegistry
 from intentbus.bus.positions import LedgerError, LedgerUnavailable, PositionClient, last_drifts
 from intentbus.bus.publisher import Publisher, PublishFailed, publish_with_id
+from intentbus.bus.refusals import PermissionDenied
 from intentbus.bus.replies import Replies
 from intentbus.bus.streams import (
     ConsumerSpec,
@@ -28,6 +29,7 @@ __all__ = [
     "LedgerUnavailable",
     "MessageConsumer",
     "Nak",
+    "PermissionDenied",
     "PositionClient",
     "PublishFailed",
     "Publisher",

@@ -12,6 +12,7 @@ import nats
 from nats.aio.client import Client
 
 from intentbus import telemetry
+from intentbus.bus import refusals
 from intentbus.telemetry import instruments
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
@@ -86,6 +87,10 @@ async def connect(settings: BusSettings) -> Client:
     servers = telemetry.scrub(", ".join(settings.servers))
 
     async def on_error(exc: Exception) -> None:
+        refusal = refusals.note(str(exc), settings.user)
+        if refusal is not None:
+            log.error("%s", refusal.describe())
+            return
         log.warning("NATS %s: %s", servers, exc or type(exc).__name__)
 
     opened: list[Client] = []

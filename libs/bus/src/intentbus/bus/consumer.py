@@ -8,6 +8,7 @@ dead-lettered on its last delivery, so nothing disappears silently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
+from nats.js.errors import ServiceUnavailableError
 
 from intentbus import telemetry
 from intentbus.bus.observe import ConsumeObserver
@@ -110,6 +112,7 @@ class MessageConsumer(Generic[T]):
         sub = await self._js.pull_subscribe_bind(
             durable=self._spec.durable, stream=self._spec.stream
         )
+        unavailable = 0
         try:
             while not stop.is_set():
                 room = self._batch - self._in_hand
@@ -125,6 +128,16 @@ class MessageConsumer(Generic[T]):
                     continue
                 except ConnectionClosedError:
                     return
+                except ServiceUnavailableError:
+                    # No leader answered for the consumer: a cluster is electing one after
+                    # a node died. Wait and fetch again (a deleted consumer stops its owner
+                    # through ``stop``).
+                    if not unavailable:
+                        log.warning("consumer %s has no leader; waiting", self._spec.durable)
+                    unavailable += 1
+                    await _wait(stop, self._fetch_timeout_s)
+                    continue
+                unavailable = 0
                 await self._handle_batch(msgs)
         finally:
             if self._tails:  # let every fetched message be settled
@@ -219,3 +232,9 @@ class MessageConsumer(Generic[T]):
         self.dead_lettered += 1
         self._observer.dead_lettered(msg, error)
         await msg.term()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less when ``stop`` is set first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -20,11 +20,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from intentbus.bus.streams import with_api_retries
+from intentbus.bus.streams import bucket_config, with_api_retries
 from intentbus.bus.subjects import Topology, check_token
 from intentbus.schemas import ActionType, HaltMode, HaltSwitch, Heartbeat, decode, encode
 
@@ -43,9 +42,7 @@ async def open_bucket(
         try:
             return await js.key_value(name)
         except BucketNotFoundError:
-            config = KeyValueConfig(
-                bucket=name, history=history, storage=StorageType.FILE, ttl=ttl_s
-            )
+            config = bucket_config(name, history=history, ttl_s=ttl_s)
             return await js.create_key_value(config=config)
 
     return await with_api_retries(open_or_create)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -46,8 +47,10 @@ class EmbeddedNatsServer:
         *,
         start_timeout_s: float = 10.0,
         extra_args: tuple[str, ...] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._extra_args = extra_args
+        self._env = {**os.environ, **env} if env else None  # e.g. passwords a config names
         self._own_dir = store_dir is None
         self._dir = Path(store_dir or tempfile.mkdtemp(prefix="intentbus-nats-"))
         self._timeout = start_timeout_s
@@ -86,7 +89,9 @@ class EmbeddedNatsServer:
             str(log_path),
             *self._extra_args,
         ]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self._env
+        )
         ports_file = ports_dir / f"nats-server_{self._proc.pid}.ports"
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:

@@ -13,7 +13,7 @@ from nats.js.errors import NoStreamResponseError
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from intentbus.bus import observe
+from intentbus.bus import observe, refusals
 from intentbus.bus.replies import Replies
 from intentbus.bus.subjects import Topology
 from intentbus.schemas import (
@@ -44,7 +44,7 @@ async def publish_with_id(
     *,
     headers: dict[str, str] | None = None,
     timeout_s: float = 5.0,
-    attempts: int = 5,
+    retry_for_s: float = 30.0,
     kind: str = "message",
     intent_id: str | None = None,
     on_span: Callable[[Span], None] | None = None,
@@ -53,14 +53,20 @@ async def publish_with_id(
     """Publish and wait for the stream's ack, retrying with the same ``Nats-Msg-Id``.
 
     Retrying with the same id is safe: a copy the stream already stored is answered
-    with ``duplicate=True`` and not stored again. The message carries the trace context
-    of its ``publish <kind>`` span (and ``intent_id``) in its headers. ``replies``, when
-    given, carries the publish (the executor's lighter path).
+    with ``duplicate=True`` and not stored again. Retries go on for ``retry_for_s``: a
+    cluster electing a stream leader after a node died answers nothing for seconds. The
+    message carries the trace context of its ``publish <kind>`` span (and ``intent_id``)
+    in its headers. ``replies``, when given, carries the publish (the executor's lighter
+    path).
     """
     last_error: Exception | None = None
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + retry_for_s
+    attempt = 0
     with observe.publishing(kind, subject, msg_id, intent_id, on_span) as traced:
         all_headers = {MSG_ID: msg_id, **traced, **(headers or {})}
-        for attempt in range(attempts):
+        while attempt == 0 or loop.time() < give_up:
+            attempt += 1
             try:
                 if replies is not None:
                     return await replies.publish(
@@ -68,11 +74,14 @@ async def publish_with_id(
                     )
                 return await js.publish(subject, payload, timeout=timeout_s, headers=all_headers)
             except (NatsTimeoutError, NoStreamResponseError) as exc:
+                refused = refusals.of_subject(subject)
+                if refused is not None:
+                    raise refusals.PermissionDenied(refused) from None
                 last_error = exc
-                await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
-    raise PublishFailed(f"no ack for {subject} id={msg_id} after {attempts} attempts") from (
-        last_error
-    )
+                await asyncio.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
+    raise PublishFailed(
+        f"no ack for {subject} id={msg_id} after {attempt} attempts in {retry_for_s:g}s"
+    ) from last_error
 
 
 class Publisher:

@@ -16,6 +16,7 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -23,6 +24,7 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
+from intentbus.bus import refusals
 from intentbus.bus.subjects import Topology
 
 DAY = 24 * 3600.0
@@ -34,6 +36,29 @@ def _env_float(name: str, default: float) -> float:
     # age-only; operators bound bytes per deployment with INTENTBUS_STREAM_MAX_BYTES.
     raw = os.environ.get(name)
     return default if raw is None or raw == "" else float(raw)
+
+
+def replica_count() -> int:
+    """Return how many servers keep each stream and bucket: ``NATS_REPLICAS``, default 1.
+
+    A 3-node cluster runs R3 (``NATS_REPLICAS=3``): one node may die without losing or
+    stopping anything. A single server must stay at 1.
+    """
+    raw = os.environ.get("NATS_REPLICAS") or "1"
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 5:
+        raise ValueError(f"NATS_REPLICAS must be a whole number from 1 to 5, not {raw!r}")
+    return count
+
+
+def bucket_config(name: str, *, history: int = 1, ttl_s: float | None = None) -> KeyValueConfig:
+    """Return the config of a file-stored KV bucket at the deployment's replica count."""
+    return KeyValueConfig(
+        bucket=name, history=history, ttl=ttl_s, storage=StorageType.FILE, replicas=replica_count()
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +77,7 @@ class StreamSpec:
     max_msgs_per_subject: int = -1
     description: str = ""
     subject_transform: tuple[str, str] | None = None
+    replicas: int = field(default_factory=replica_count)
 
     def config(self) -> StreamConfig:
         """Return the nats-py stream config."""
@@ -66,6 +92,7 @@ class StreamSpec:
             max_bytes=self.max_bytes,
             max_msgs_per_subject=self.max_msgs_per_subject,
             duplicate_window=self.duplicate_window_s,
+            num_replicas=self.replicas,
             subject_transform=(
                 SubjectTransform(src=self.subject_transform[0], dest=self.subject_transform[1])
                 if self.subject_transform
@@ -90,7 +117,10 @@ class ConsumerSpec:
     def config(self) -> ConsumerConfig:
         """Return the nats-py consumer config."""
         single = len(self.filter_subjects) == 1
+        # A name makes nats-py create it on $JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>,
+        # so a user's permissions can bound the subjects its consumers read.
         return ConsumerConfig(
+            name=self.durable,
             durable_name=self.durable,
             deliver_policy=self.deliver_policy,
             ack_policy=AckPolicy.EXPLICIT,
@@ -158,6 +188,9 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> bool:
     current = info.config
     if _stream_matches(current, wanted):
         return False
+    # A process started without NATS_REPLICAS must never shrink a cluster's R3 stream:
+    # the replica count is chosen at creation (change it by hand: nats stream edit).
+    wanted.num_replicas = current.num_replicas
     await js.update_stream(config=wanted)
     return True
 
@@ -219,14 +252,21 @@ async def with_api_retries(
     """Run a JetStream API call, retrying with backoff when it times out.
 
     A server just started or restarted, or a busy machine, can leave a request without an
-    answer; a service starting beside its server waits for it instead of dying.
+    answer; a service starting beside its server waits for it instead of dying. A request
+    the server refused (no permission) raises :class:`PermissionDenied` at once.
     """
-    for attempt in range(attempts - 1):
+    for attempt in range(attempts):
+        before = refusals.mark()
         try:
             return await call()
         except (NatsTimeoutError, TimeoutError):
+            refused = refusals.since(before)
+            if refused is not None and refused.subject.startswith(("$js.", "$kv.")):
+                raise refusals.PermissionDenied(refused) from None
+            if attempt == attempts - 1:
+                raise
             await asyncio.sleep(min(first_delay_s * 2**attempt, 5.0))
-    return await call()
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 async def provision(js: JetStreamContext, topology: Topology) -> list[str]:

@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from rich.console import Console
 
 from intentbus import telemetry
-from intentbus.bus import BusSettings, Topology, connect, provision
+from intentbus.bus import BusSettings, PermissionDenied, Topology, connect, provision
 
 T = TypeVar("T")
 
@@ -124,13 +124,15 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; turn Ctrl-C into a clean exit."""
+    """Run a command's coroutine; turn Ctrl-C and a refused permission into a clean exit."""
     try:
         # uvloop cuts nats-py's per-message overhead by ~40% (see the NATS notes).
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(coro)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except PermissionDenied as exc:
+        raise fail(str(exc), 3) from None
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

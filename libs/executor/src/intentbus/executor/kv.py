@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
-from intentbus.bus.streams import with_api_retries
+from intentbus.bus.streams import bucket_config, with_api_retries
 
 
 async def ensure_bucket(js: JetStreamContext, name: str, *, history: int = 1) -> KeyValue:
@@ -17,7 +16,7 @@ async def ensure_bucket(js: JetStreamContext, name: str, *, history: int = 1) ->
         try:
             return await js.key_value(name)
         except BucketNotFoundError:
-            config = KeyValueConfig(bucket=name, history=history, storage=StorageType.FILE)
+            config = bucket_config(name, history=history)
             return await js.create_key_value(config=config)
 
     return await with_api_retries(open_or_create)

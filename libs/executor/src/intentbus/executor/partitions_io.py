@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.api import DeliverPolicy
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from intentbus.bus.streams import ConsumerSpec, with_api_retries
+from intentbus.bus.streams import ConsumerSpec, bucket_config, with_api_retries
 from intentbus.bus.subjects import Topology
 from intentbus.executor.partitions_model import OwnershipSettings, consumer_name
 
@@ -38,7 +38,7 @@ async def open_bucket(js: JetStreamContext, name: str, *, ttl_s: float | None = 
         try:
             return await js.key_value(name)
         except BucketNotFoundError:
-            config = KeyValueConfig(bucket=name, history=1, ttl=ttl_s, storage=StorageType.FILE)
+            config = bucket_config(name, ttl_s=ttl_s)
             return await js.create_key_value(config=config)
 
     return await api(open_or_create)

@@ -39,6 +39,22 @@ def free_port() -> int:
         return port
 
 
+# the users of deploy/nats/auth.conf, whose passwords compose passes from the environment
+NATS_USERS = (
+    "operator",
+    "pm",
+    "executor-paper",
+    "executor-hyperliquid",
+    "paper-venue",
+    "ledger",
+    "feed",
+)
+
+
+def _password_variable(user: str) -> str:
+    return f"INTENTBUS_NATS_{user.upper().replace('-', '_')}_PASSWORD"
+
+
 @dataclass
 class ComposeStack:
     """One compose project of the repository's docker-compose.yml, on free host ports."""
@@ -56,6 +72,8 @@ class ComposeStack:
             NATS_MONITOR_PORT=str(free_port()),
             POSTGRES_PASSWORD=env.get("POSTGRES_PASSWORD") or secrets.token_hex(16),
         )
+        for user in NATS_USERS:  # a fresh password per stack, starting with a letter
+            env[_password_variable(user)] = "p" + secrets.token_hex(16)
         env.update(self.overrides)
         return env
 
@@ -66,6 +84,10 @@ class ComposeStack:
     def nats_url(self) -> str:
         """Return the URL of the stack's NATS from the host."""
         return f"nats://127.0.0.1:{self.nats_port}"
+
+    def credentials(self, user: str) -> dict[str, str]:
+        """Return ``NATS_USER``/``NATS_PASSWORD`` of one of the stack's NATS users."""
+        return {"NATS_USER": user, "NATS_PASSWORD": self._environment[_password_variable(user)]}
 
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one compose command on this project; raise with its output on failure."""

@@ -24,6 +24,7 @@ from intentbus.bus import (
     Topology,
     check_token,
     last_drifts,
+    refusals,
 )
 from intentbus.command.common import (
     BusSession,
@@ -204,6 +205,7 @@ async def _ask(
     # The bus reconnects forever and logs every failed attempt; a one-shot command
     # gives up after REACH_TIMEOUT_S with one clear line instead.
     logging.getLogger("nats.aio.client").setLevel(logging.CRITICAL)
+    before = refusals.mark()
     try:
         async with (
             asyncio.timeout(REACH_TIMEOUT_S),
@@ -213,6 +215,9 @@ async def _ask(
         ):
             return await call(PositionClient(bus.nc, topology, timeout_s=ANSWER_TIMEOUT_S), bus)
     except TimeoutError:
+        refused = refusals.since(before)  # a refused request is never answered either
+        if refused is not None:
+            raise fail(refused.describe(), code=3) from None
         url = nats_url or os.environ.get("NATS_URL") or "nats://127.0.0.1:4222"
         raise fail(f"cannot reach NATS at {url} within {REACH_TIMEOUT_S:g}s", code=1) from None
     except LedgerUnavailable:

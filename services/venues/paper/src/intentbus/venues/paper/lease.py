@@ -14,11 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from intentbus.bus.streams import with_api_retries
+from intentbus.bus.streams import bucket_config, with_api_retries
 from intentbus.venues.paper.protocol import PaperSubjects
 
 LEASE_KEY = "lease"
@@ -47,7 +46,7 @@ async def open_bucket(js: JetStreamContext, name: str) -> KeyValue:
         try:
             return await js.key_value(name)
         except BucketNotFoundError:
-            config = KeyValueConfig(bucket=name, history=1, storage=StorageType.FILE)
+            config = bucket_config(name)
             return await js.create_key_value(config=config)
 
     return await with_api_retries(open_or_create)
