@@ -135,6 +135,37 @@ def tracing_md(doc: dict[str, Any]) -> list[str]:
     return ["", *lines]
 
 
+def per_intent_md(doc: dict[str, Any]) -> list[str]:
+    """Return each process's CPU and NATS messages per intent in Markdown (if measured)."""
+    pipe = doc.get("pipeline") or {}
+    cpu = pipe.get("cpu_ms_per_intent") or {}
+    msgs = pipe.get("msgs_per_intent") or {}
+    at_max, at_500 = msgs.get("max", {}), msgs.get("load_500", {})
+    if not cpu and not at_max:
+        return []
+    lines = [
+        _row("Per intent", "CPU ms (max)", "Sent (max)", "Received (max)", "Sent (500/s)"),
+        _row("---", "---:", "---:", "---:", "---:"),
+    ]
+    for name in sorted(set(cpu) | set(at_max), key=lambda n: (n in ("bench", "nats-server"), n)):
+        lines.append(
+            _row(
+                name,
+                num(cpu.get(name), 3),
+                num(at_max.get(name, {}).get("sent"), 2),
+                num(at_max.get(name, {}).get("received"), 2),
+                num(at_500.get(name, {}).get("sent"), 2),
+            )
+        )
+    lines += [
+        "",
+        "NATS messages each process sent and received per intent (nats-server's `/connz`); "
+        "a message sent that waits for a reply (a request, a JetStream publish) is a round "
+        "trip, an ack is not.",
+    ]
+    return ["", *lines]
+
+
 def render_section(doc: dict[str, Any], notes: str) -> str:
     """Return the whole section, markers included."""
     m = doc["machine"]
@@ -163,6 +194,7 @@ def render_section(doc: dict[str, Any], notes: str) -> str:
         *bus_rows(doc),
         "",
         *other_rows(doc),
+        *per_intent_md(doc),
         *tracing_md(doc),
         "",
         notes.strip(),

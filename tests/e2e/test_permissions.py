@@ -108,3 +108,13 @@ async def test_an_executor_may_not_publish_intents(
     )
     assert code == 3, stderr
     assert "no permission to publish to 'intents.paper.b1.p1'" in stderr
+
+
+async def test_a_user_who_may_not_ask_the_ledger_is_told_so(secured: SecuredServer) -> None:
+    # The feed publishes prices; it may not ask for positions. The request is dropped by
+    # the server, so without the refusal the command would blame a missing ledger.
+    code, stderr = await intentbus(
+        secured.env_of("feed"), "positions", "--json", "--nats-url", secured.url
+    )
+    assert code == 3, stderr
+    assert "'feed' has no permission to publish to 'ledger.positions.list'" in stderr

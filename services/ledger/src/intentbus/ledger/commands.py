@@ -214,18 +214,18 @@ async def _ask(
             ) as bus,
         ):
             return await call(PositionClient(bus.nc, topology, timeout_s=ANSWER_TIMEOUT_S), bus)
-    except TimeoutError:
+    except (TimeoutError, LedgerUnavailable) as exc:
         refused = refusals.since(before)  # a refused request is never answered either
         if refused is not None:
             raise fail(refused.describe(), code=3) from None
+        if isinstance(exc, LedgerUnavailable):
+            raise fail(
+                f"no ledger is running: nobody answered on {topology.ledger_subject('list')} "
+                "(start one with `intentbus ledger`, and check --namespace)",
+                code=1,
+            ) from None
         url = nats_url or os.environ.get("NATS_URL") or "nats://127.0.0.1:4222"
         raise fail(f"cannot reach NATS at {url} within {REACH_TIMEOUT_S:g}s", code=1) from None
-    except LedgerUnavailable:
-        raise fail(
-            f"no ledger is running: nobody answered on {topology.ledger_subject('list')} "
-            "(start one with `intentbus ledger`, and check --namespace)",
-            code=1,
-        ) from None
     except LedgerError as exc:
         raise fail(f"the ledger refused: {exc}", code=1) from None
     except (OSError, NoServersError) as exc:
