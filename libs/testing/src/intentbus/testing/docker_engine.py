@@ -62,6 +62,7 @@ class ComposeStack:
     root: Path
     env_file: Path
     overrides: dict[str, str] = field(default_factory=dict)
+    profiles: tuple[str, ...] = ()
     project: str = field(default_factory=lambda: "ib" + uuid.uuid4().hex[:10])
     nats_port: int = field(default_factory=free_port)
 
@@ -92,6 +93,8 @@ class ComposeStack:
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one compose command on this project; raise with its output on failure."""
         command = [*compose_command(), "-p", self.project, "--env-file", str(self.env_file)]
+        for profile in self.profiles:
+            command += ["--profile", profile]
         done = subprocess.run(
             [*command, *args],
             cwd=self.root,

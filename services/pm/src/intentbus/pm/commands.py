@@ -14,7 +14,15 @@ import typer
 
 from intentbus.bus import BusSettings, InvalidSubjectToken, Topology, check_token, connect
 from intentbus.bus import provision as provision_streams
-from intentbus.command.common import NamespaceOption, NatsUrlOption, console, fail, run
+from intentbus.command.common import (
+    MetricsPortOption,
+    NamespaceOption,
+    NatsUrlOption,
+    console,
+    fail,
+    run,
+    start_metrics,
+)
 from intentbus.pm.backtest import run_backtest
 from intentbus.pm.config import BookConfig, ConfigError, PMConfig
 from intentbus.pm.feed import CandleFeed
@@ -51,9 +59,11 @@ def pm(
     config: Annotated[Path, typer.Option("--config", "-c", help="The PM's TOML file.")],
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
+    metrics_port: MetricsPortOption = None,
 ) -> None:
     """Run the PM: plan every open position on each closed candle, publish intents."""
     loaded = _config(config)
+    start_metrics("intentbus-pm", metrics_port)  # /metrics is also the image's health check
     try:
         service = PMService(
             BusSettings.from_env(nats_url, name=f"intentbus-pm-{loaded.name}"),
