@@ -14,6 +14,10 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 say() { echo "engine: $*" >&2; }
 
+# One set-up at a time (apt and the base image builds do not share).
+exec 9>/tmp/intentbus-engine.lock
+flock 9
+
 has_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
 install_packages() {

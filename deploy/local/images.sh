@@ -22,6 +22,11 @@ hyperliquid:intentbus-venue-hyperliquid"
 
 say() { echo "images: $*" >&2; }
 
+# One build at a time (two test sessions at once would write the same build folder).
+mkdir -p "$OUT"
+exec 9>"$OUT/.lock"
+flock 9
+
 wheelhouse() {
   mkdir -p "$OUT/wheels"
   local packages=() platforms=()
