@@ -22,8 +22,9 @@ from bench.connz import free_port
 from bench.pipeline import run_pipeline
 from bench.raw import run_raw
 from bench.readme import update_readme
+from bench.realistic import run_realistic
 from bench.report import render, write_json
-from bench.results import assemble, verdict_row
+from bench.results import assemble, clean, stage_dict, verdict_row
 from bench.stats import TARGETS, StageFigures
 from bench.tracing import TracingFigures, run_tracing
 from bench.whatif import measure as measure_whatif
@@ -32,7 +33,7 @@ from intentbus.bus.embedded import EmbeddedNatsServer
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 COMMITTED = HERE / "latest-figures.json"
-STAGES = ("codec", "raw", "pipeline", "tracing", "whatif")
+STAGES = ("codec", "raw", "pipeline", "realistic", "tracing", "whatif")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     footprint: dict[str, dict[str, float]] = {}
     tracing: TracingFigures | None = None
     whatif: dict[str, float] | None = None
+    realistic: StageFigures | None = None
     with (
         console.status("starting") as status,
         tempfile.TemporaryDirectory(prefix="ib-bench-") as tmp,
@@ -144,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 pipe, footprint = asyncio.run(
                     run_pipeline(server.url, logs, cfg, say, extra, monitor_url=monitor)
                 )
+        if "realistic" in stages:  # two executor replicas, 40 positions on 3 symbols
+            with nats_server(work, "nats-realistic") as server:
+                extra = {"nats-server": server.pid} if server.pid else {}
+                realistic = asyncio.run(run_realistic(server.url, logs, cfg, say, extra))
         if "tracing" in stages:  # the pipeline's loads again, tracing on; off: see bench.tracing
             with nats_server(work, "nats-tracing") as server:
                 extra = {"nats-server": server.pid} if server.pid else {}
@@ -169,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=time.monotonic() - started,
         tracing=tracing,
     )
+    if realistic is not None:
+        doc["realistic"] = clean(stage_dict(realistic))
     if whatif is not None:
         doc["whatif"] = whatif
         doc["verdicts"].append(verdict_row(TARGETS["whatif_rate"], whatif["rate"]))

@@ -24,6 +24,7 @@ VENUE = "paper"
 BOOKS = ("alpha", "beta", "gamma", "delta")
 TTL = timedelta(seconds=120)
 MSG_ID = "Nats-Msg-Id"
+ADD_TRIM = ((ActionType.ADD, 0.01), (ActionType.TRIM, 0.5))  # the synthetic stage's cycle
 
 
 def symbol_of(n: int) -> str:
@@ -37,14 +38,23 @@ def prices_option(positions: int) -> str:
 
 
 class IntentSource:
-    """Cycle over positions; each position alternates ADD 1% and TRIM 50%.
+    """Cycle over positions; each position steps through ``cycle`` (ADD 1%, TRIM 50%).
 
-    Every intent trades (nothing is below min notional or reduce-only), so the pipeline
+    ``positions`` is a count (one symbol each, long) or the positions themselves. Every
+    intent trades (nothing is below min notional or reduce-only), so the pipeline
     measured is prepare + execute + apply, not a skip path.
     """
 
-    def __init__(self, topology: Topology, positions: int) -> None:
-        self.positions = [
+    def __init__(
+        self,
+        topology: Topology,
+        positions: int | list[OpenPosition],
+        cycle: tuple[tuple[ActionType, float], ...] = (
+            (ActionType.ADD, 0.01),
+            (ActionType.TRIM, 0.5),
+        ),
+    ) -> None:
+        self.positions = positions if isinstance(positions, list) else [
             OpenPosition(
                 position_id=f"bench-{n:03d}",
                 venue=VENUE,
@@ -54,11 +64,11 @@ class IntentSource:
                 allocation_usd=1_000_000.0,
             )
             for n in range(positions)
-        ]
+        ]  # fmt: skip
         self._templates = [
             (
                 topology.intents_subject(p.venue, p.book_id, p.position_id),
-                tuple(self._template(p, action, frac) for action, frac in self._cycle()),
+                tuple(self._template(p, action, frac) for action, frac in cycle),
             )
             for p in self.positions
         ]
@@ -66,10 +76,6 @@ class IntentSource:
         self._next = 0
         self._run = f"{time.time_ns():x}"
         self._serial = 0
-
-    @staticmethod
-    def _cycle() -> tuple[tuple[ActionType, float], ...]:
-        return ((ActionType.ADD, 0.01), (ActionType.TRIM, 0.5))
 
     @staticmethod
     def _template(position: OpenPosition, action: ActionType, frac: float) -> ExecutionIntent:

@@ -76,11 +76,12 @@ class PipelineStage:
         self.sampler: RssSampler | None = None
         self.probe_error = ""
         self.monitor_url: str | None = None
+        self.loads: tuple[float, ...] = cfg.loads
 
     @property
     def children(self) -> list[Child]:
         """Return the service processes, in start order."""
-        return [self.venue, self.ledger, self.executor]
+        return [self.venue, self.ledger, *self.executors]
 
     async def run(self, extra_pids: dict[str, int]) -> StageFigures:
         """Run everything; on failure return what ran plus the error."""
@@ -93,7 +94,10 @@ class PipelineStage:
             pids = {
                 "paper-venue": self.venue.pid,
                 "ledger": self.ledger.pid,
-                "executor": self.executor.pid,
+                **{
+                    "executor" if n == 0 else f"executor-{n + 1}": child.pid
+                    for n, child in enumerate(self.executors)
+                },
                 "bench": os.getpid(),  # the PM stand-in: publisher and ledger probe
                 **extra_pids,
             }
@@ -125,14 +129,15 @@ class PipelineStage:
         common = ["--nats-url", self.url, "--namespace", self.topology.namespace]
         await provision(nc.jetstream(), self.topology)
         self.say(f"{self.label}: starting paper venue")
-        prices = f"prices={prices_option(self.cfg.pipeline_positions)}"
+        prices = f"prices={self._prices()}"
         await self.venue.start(
             *self._command("paper-venue"), "--option", prices, *common, stdout_pipe=True
         )
         await self._wait_venue()
         self.say(f"{self.label}: starting ledger and paper executor")
         await self.ledger.start(*self._command("ledger"), "--db", str(self.db), *common)
-        await self.executor.start(*self._command("executor"), "--venue", "paper", *common)
+        for executor in self.executors:
+            await executor.start(*self._command("executor"), "--venue", "paper", *common)
         positions = PositionClient(nc, self.topology, timeout_s=1.0)
         deadline = time.monotonic() + 60.0
         while True:
@@ -144,9 +149,20 @@ class PipelineStage:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.2)
-        self.source = IntentSource(self.topology, self.cfg.pipeline_positions)
+        self.source = self._source()
         for request in self.source.positions:
             await positions.open(request)
+
+    @property
+    def executors(self) -> list[Child]:
+        """Return the executor processes (one here; replicas in a subclass)."""
+        return [self.executor]
+
+    def _prices(self) -> str:
+        return prices_option(self.cfg.pipeline_positions)
+
+    def _source(self) -> IntentSource:
+        return IntentSource(self.topology, self.cfg.pipeline_positions)
 
     async def _wait_venue(self, timeout_s: float = 60.0) -> None:
         """Wait until the paper venue says it serves (its first stdout line)."""
@@ -173,7 +189,7 @@ class PipelineStage:
         await asyncio.sleep(cfg.idle_s)
         self.sampler.end_window()
         await self._publish_and_drain(js, 500, 500.0, cfg.drain_timeout_s)
-        for rate in cfg.loads:
+        for rate in self.loads:
             self.say(f"{self.label}: {rate:,.0f}/s for {cfg.warmup_s + cfg.measure_s:g} s")
             self.sampler.start_window(f"load_{rate:g}")
             count = cfg.load_count(rate)

@@ -18,6 +18,7 @@ from bench.report import (
     fill_latency,
     num,
     overload_note,
+    realistic_rows,
     tracing_rows,
 )
 
@@ -166,6 +167,19 @@ def per_intent_md(doc: dict[str, Any]) -> list[str]:
     return ["", *lines]
 
 
+def realistic_md(doc: dict[str, Any]) -> list[str]:
+    """Return the realistic stage's figures in Markdown (nothing when it did not run)."""
+    rows = realistic_rows(doc)
+    if not rows:
+        return []
+    lines = [
+        _row("Realistic: 2 executor replicas, 40 positions on 3 symbols", "Value"),
+        _row("---", "---:"),
+    ]
+    lines += [_row(name, value) for name, value in rows]
+    return ["", *lines]
+
+
 def render_section(doc: dict[str, Any], notes: str) -> str:
     """Return the whole section, markers included."""
     m = doc["machine"]
@@ -195,6 +209,7 @@ def render_section(doc: dict[str, Any], notes: str) -> str:
         "",
         *other_rows(doc),
         *per_intent_md(doc),
+        *realistic_md(doc),
         *tracing_md(doc),
         "",
         notes.strip(),

@@ -155,6 +155,45 @@ def footprint_table(doc: dict[str, Any]) -> Table:
     return table
 
 
+def realistic_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return the realistic stage's figures as (figure, value) rows (none if it did not run)."""
+    stage = doc.get("realistic")
+    if not stage:
+        return []
+    rows: list[tuple[str, str]] = []
+    for load in stage.get("loads", []):
+        rate = f"{load['offered_rate']:,.0f}/s"
+        why = overload_note(load)
+        rows.append(
+            (
+                f"achieved at {rate}",
+                num(load["achieved_rate"], 0, "/s") + (f" ({why})" if why else ""),
+            )
+        )
+        for field, name in LATENCY_FIELDS:
+            rows.append((f"{name} at {rate}, ms", num(load["latency"][field])))
+        fill = load.get("fill_latency")
+        if fill:
+            rows.append((f"{FILL_LABEL} p99 at {rate}, ms", num(fill["p99_ms"])))
+    top = stage.get("max") or {}
+    rows.append(("max throughput, msg/s", num(top.get("rate"))))
+    statuses = stage.get("result_statuses") or {}
+    rows.append(("final results", ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items()))))
+    if stage.get("error"):
+        rows.append(("error", str(stage["error"])))
+    return rows
+
+
+def realistic_table(doc: dict[str, Any]) -> Table:
+    """Return the realistic stage: two replicas, 40 positions on 3 symbols, long and short."""
+    table = Table(title="Realistic: 2 executor replicas, 40 positions on BTC/ETH/SOL, mixed")
+    table.add_column("Figure")
+    table.add_column("Value", justify="right")
+    for name, value in realistic_rows(doc) or [("realistic stage did not run", "")]:
+        table.add_row(name, value)
+    return table
+
+
 def per_intent_table(doc: dict[str, Any]) -> Table:
     """Return each process's CPU and NATS messages per intent (max throughput and 500/s)."""
     table = Table(title="Per intent: CPU (ms) and NATS messages sent / received, by process")
@@ -312,6 +351,7 @@ def render(doc: dict[str, Any], console: Console) -> None:
         codec_table(doc),
         footprint_table(doc),
         per_intent_table(doc),
+        realistic_table(doc),
         tracing_table(doc),
     )
     for table in (*tables, targets_table(doc)):

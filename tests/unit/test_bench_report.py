@@ -13,7 +13,7 @@ from bench.codec import CodecFigures
 from bench.ledger_probe import LedgerProbe, ProbeError, intent_id_of, to_ns
 from bench.raw_proc import make_payload, parse_payload
 from bench.readme import BEGIN, END, render_section, replace_section
-from bench.results import assemble
+from bench.results import assemble, stage_dict
 from bench.stats import LatencySummary, LoadFigures, MaxFigures, StageFigures
 from bench.tracing import SpanCounter, TracingFigures, traced_env
 from intentbus.ledger.sqlite_schema import SCHEMA
@@ -328,3 +328,24 @@ def test_span_counter_counts_exported_spans_by_service_and_name() -> None:
         assert counter.by_name == {"RESULTS consume": 2, "ledger answer get": 1}
     finally:
         counter._server.server_close()
+
+
+def test_readme_section_shows_per_intent_figures_and_the_realistic_stage() -> None:
+    doc = _doc()
+    pipeline = doc["pipeline"]
+    assert isinstance(pipeline, dict)
+    # executor: 55% of a core for 2 s over 100 intents = 11 ms each
+    assert pipeline["cpu_ms_per_intent"] == {"executor": pytest.approx(11.0)}
+    pipeline["msgs_per_intent"] = {
+        "max": {"executor": {"sent": 7.5, "received": 9.25}},
+        "load_500": {"executor": {"sent": 8.0, "received": 10.0}},
+    }
+    realistic = _stage(max_rate=900.0, p99_at_1000=3.0, fills=True)
+    realistic.loads = [LoadFigures(200.0, 100, 100, 120.0, _latency(40.0, 230.0, 850.0))]
+    doc["realistic"] = stage_dict(realistic)
+    section = render_section(doc, "")
+    assert "| executor | 11.000 | 7.50 | 9.25 | 8.00 |" in section
+    assert "| achieved at 200/s | 120/s (not sustained: 120/s) |" in section
+    assert "| p99 at 200/s, ms | 230.00 |" in section
+    assert "| max throughput, msg/s | 900.00 |" in section
+    assert "| final results | success 200 |" in section
