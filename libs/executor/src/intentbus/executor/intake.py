@@ -27,10 +27,8 @@ Each wait ends at the intent's deadline at the latest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -44,6 +42,7 @@ from intentbus.executor.claims import Claim, ClaimState, ClaimStore
 from intentbus.executor.follower import OrderFollower
 from intentbus.executor.guards import Guard
 from intentbus.executor.ids import client_order_id
+from intentbus.executor.keepalive import KeepAlive
 from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.prepare import prepare
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
@@ -99,7 +98,7 @@ class IntentIntake:
         self._stats = stats
         self._alive: dict[str, Callable[[], bool]] = {}
         self._seq: dict[str, int] = {}  # intents in hand -> their INTENTS stream sequence
-        self._keep_alive = _KeepAlive(settings.ack_wait_s / 3)
+        self._keep_alive = KeepAlive(settings.ack_wait_s / 3)
 
     async def handle(
         self,
@@ -393,48 +392,6 @@ class IntentIntake:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class _KeepAlive:
-    """Tell the server every ``every_s`` that the messages in hand are being worked on.
-
-    One timer for all of them, not a task per message: most intents are done long
-    before their first beat is due.
-    """
-
-    def __init__(self, every_s: float) -> None:
-        self._every_s = every_s
-        self._in_hand: dict[int, tuple[float, Msg]] = {}
-        self._beats: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-
-    @contextlib.contextmanager
-    def holding(self, msg: Msg) -> Iterator[None]:
-        """Keep ``msg`` alive while inside."""
-        key = id(msg)
-        self._in_hand[key] = (time.monotonic(), msg)
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._every_s, self._beat)
-        try:
-            yield
-        finally:
-            del self._in_hand[key]
-
-    def _beat(self) -> None:
-        self._timer = None
-        due = time.monotonic() - self._every_s
-        for key, (since, msg) in list(self._in_hand.items()):
-            if since <= due:
-                self._in_hand[key] = (time.monotonic(), msg)
-                self._beats.add(beat := asyncio.ensure_future(_in_progress(msg)))
-                beat.add_done_callback(self._beats.discard)
-        if self._in_hand:
-            self._timer = asyncio.get_running_loop().call_later(self._every_s / 2, self._beat)
-
-
-async def _in_progress(msg: Msg) -> None:
-    with contextlib.suppress(Exception):  # the next beat tries again
-        await msg.in_progress()
 
 
 __all__ = ["IntentIntake", "client_order_id"]
