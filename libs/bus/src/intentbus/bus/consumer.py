@@ -25,6 +25,7 @@ from nats.js.errors import ServiceUnavailableError
 from intentbus import telemetry
 from intentbus.bus.observe import ConsumeObserver
 from intentbus.bus.publisher import publish_with_id
+from intentbus.bus.pulls import pull
 from intentbus.bus.streams import ConsumerSpec, ensure_consumer
 from intentbus.bus.subjects import Topology
 from intentbus.schemas import DeadLetter, decoder, encode
@@ -121,10 +122,8 @@ class MessageConsumer(Generic[T]):
                     await self._room.wait()
                     continue
                 try:
-                    msgs = await sub.fetch(room, timeout=self._fetch_timeout_s)
+                    msgs = await pull(sub, room, self._fetch_timeout_s)
                 except (NatsTimeoutError, TimeoutError):
-                    # nats-py's fetch() also raises a bare (asyncio) TimeoutError when its
-                    # deadline runs out between its two pull requests: no messages, go on.
                     continue
                 except ConnectionClosedError:
                     return
@@ -138,7 +137,8 @@ class MessageConsumer(Generic[T]):
                     await _wait(stop, self._fetch_timeout_s)
                     continue
                 unavailable = 0
-                await self._handle_batch(msgs)
+                if msgs:
+                    await self._handle_batch(msgs)
         finally:
             if self._tails:  # let every fetched message be settled
                 await asyncio.gather(*self._tails.values(), return_exceptions=True)

@@ -243,11 +243,16 @@ class OrderFollower:
             log.exception("could not handle venue event %r", event)
 
     def _keep_orphan(self, event: VenueOrder | VenueFill) -> None:
-        # An order's first events can arrive before place() returned to the intake.
+        # An order's first events can arrive before place() returned to the intake; the
+        # events of other replicas' orders arrive here too. Forget the oldest first (in
+        # insertion order, stopping at the first still fresh): constant time per event.
         now = time.monotonic()
         horizon = now - self._settings.orphan_ttl_s
-        for cloid in [c for c, kept in self._orphans.items() if kept[-1][0] < horizon]:
-            del self._orphans[cloid]
+        while self._orphans:
+            oldest = next(iter(self._orphans))
+            if self._orphans[oldest][-1][0] >= horizon:
+                break
+            del self._orphans[oldest]
         self._orphans.setdefault(event.client_order_id, []).append((now, event))
 
     @_in_order_trace
