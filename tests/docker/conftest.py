@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from nats.aio.client import Client
 
-from intentbus.testing.docker_engine import ensure_engine
+from intentbus.bus import BusSettings
+from intentbus.bus import connect as connect_bus
+from intentbus.testing.docker_engine import ComposeStack, ensure_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,3 +23,26 @@ def docker_engine(request: pytest.FixtureRequest) -> Path:
     with capture.global_and_fixture_disabled():
         ensure_engine(ROOT)
     return ROOT
+
+
+async def _connected(stack: ComposeStack, user: str) -> AsyncIterator[Client]:
+    settings = BusSettings.from_env(
+        stack.nats_url, name=f"compose-test-{user}", env=stack.credentials(user)
+    )
+    client = await connect_bus(settings)
+    yield client
+    await client.drain()
+
+
+@pytest_asyncio.fixture
+async def nc(stack: ComposeStack) -> AsyncIterator[Client]:
+    """Connect from the host to the module's stack as the operator (reads every stream)."""
+    async for client in _connected(stack, "operator"):
+        yield client
+
+
+@pytest_asyncio.fixture
+async def pm(stack: ComposeStack) -> AsyncIterator[Client]:
+    """Connect from the host as the PM user: it publishes intents and opens positions."""
+    async for client in _connected(stack, "pm"):
+        yield client

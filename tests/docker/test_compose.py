@@ -12,15 +12,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client
 
-from intentbus.bus import BusSettings, PositionClient, Publisher, Topology
-from intentbus.bus import connect as connect_bus
+from intentbus.bus import PositionClient, Publisher, Topology
 from intentbus.schemas import ActionType, ExecutionIntent, build_intent
 from intentbus.testing.docker_engine import ComposeStack, docker
 from tests.e2e.system_checks import (
@@ -41,34 +39,8 @@ COUNT, RATE = 600, 60.0
 def stack(docker_engine: Path) -> Iterator[ComposeStack]:
     """Bring the default services up on free ports; always take them down with volumes."""
     stack = ComposeStack(docker_engine, docker_engine / "deploy/local/compose.env")
-    try:
-        stack.up()
+    with stack.running():
         yield stack
-    finally:
-        try:
-            print(stack.logs())  # shown when the test fails
-        finally:
-            stack.down()
-
-
-@pytest_asyncio.fixture
-async def nc(stack: ComposeStack) -> AsyncIterator[Client]:
-    """Connect from the host to the stack's NATS as the operator (reads every stream)."""
-    settings = BusSettings.from_env(
-        stack.nats_url, name="compose-test", env=stack.credentials("operator")
-    )
-    client = await connect_bus(settings)
-    yield client
-    await client.drain()
-
-
-@pytest_asyncio.fixture
-async def pm(stack: ComposeStack) -> AsyncIterator[Client]:
-    """Connect from the host as the PM user: it publishes intents and opens positions."""
-    settings = BusSettings.from_env(stack.nats_url, name="compose-pm", env=stack.credentials("pm"))
-    client = await connect_bus(settings)
-    yield client
-    await client.drain()
 
 
 def intents() -> list[ExecutionIntent]:

@@ -11,16 +11,14 @@ import json
 import shutil
 import tempfile
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import eth_account
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client
 
-from intentbus.bus import BusSettings, PositionClient, Publisher, Topology
-from intentbus.bus import connect as connect_bus
+from intentbus.bus import PositionClient, Publisher, Topology
 from intentbus.schemas import ActionType, ExecutionStatus, OpenPosition, build_intent
 from intentbus.testing import wait_for
 from intentbus.testing.docker_engine import ComposeStack, free_port
@@ -52,34 +50,10 @@ def stack(docker_engine: Path) -> Iterator[ComposeStack]:
         profiles=("hyperliquid",),
     )
     try:
-        stack.up()
-        yield stack
+        with stack.running():
+            yield stack
     finally:
-        try:
-            print(stack.logs())  # shown when the test fails
-        finally:
-            stack.down()
-            shutil.rmtree(keys, ignore_errors=True)
-
-
-@pytest_asyncio.fixture
-async def nc(stack: ComposeStack) -> AsyncIterator[Client]:
-    """Connect from the host as the PM user (publishes intents, opens positions)."""
-    settings = BusSettings.from_env(stack.nats_url, name="compose-pm", env=stack.credentials("pm"))
-    client = await connect_bus(settings)
-    yield client
-    await client.drain()
-
-
-@pytest_asyncio.fixture
-async def operator(stack: ComposeStack) -> AsyncIterator[Client]:
-    """Connect from the host as the operator (reads the results stream)."""
-    settings = BusSettings.from_env(
-        stack.nats_url, name="compose-test", env=stack.credentials("operator")
-    )
-    client = await connect_bus(settings)
-    yield client
-    await client.drain()
+        shutil.rmtree(keys, ignore_errors=True)
 
 
 def venue_position(stack: ComposeStack, coin: str) -> float:
@@ -100,10 +74,10 @@ def venue_position(stack: ComposeStack, coin: str) -> float:
 
 
 async def test_the_hyperliquid_profile_trades_through_the_api_wallet(
-    stack: ComposeStack, nc: Client, operator: Client
+    stack: ComposeStack, nc: Client, pm: Client
 ) -> None:
     topology = Topology("")
-    client = PositionClient(nc, topology, timeout_s=2.0)
+    client = PositionClient(pm, topology, timeout_s=2.0)
     await wait_for_ledger(client, timeout_s=120)
     await client.open(
         OpenPosition(
@@ -123,10 +97,10 @@ async def test_the_hyperliquid_profile_trades_through_the_api_wallet(
         book_id="main",
         urgency="critical",  # a marketable IOC: it trades at once against the local book
     )
-    await Publisher(nc.jetstream(), topology).intent(intent)
+    await Publisher(pm.jetstream(), topology).intent(intent)
 
     async def result_of() -> list[ExecutionStatus]:
-        found = await final_results(operator.jetstream(), topology)
+        found = await final_results(nc.jetstream(), topology)
         return [r.status for r in found if r.intent_id == intent.intent_id]
 
     statuses = await wait_for(result_of, timeout_s=120, interval_s=0.5, what="the result")

@@ -7,15 +7,13 @@ venue's accounts of the PM's books.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client
 
-from intentbus.bus import BusSettings, Topology
-from intentbus.bus import connect as connect_bus
+from intentbus.bus import Topology
 from intentbus.schemas import ExecutionIntent, ExecutionStatus, decode
 from intentbus.testing import wait_for
 from intentbus.testing.docker_engine import ComposeStack, docker
@@ -36,25 +34,8 @@ def stack(docker_engine: Path) -> Iterator[ComposeStack]:
         overrides={"FEED_CANDLES": str(CANDLES), "FEED_PACE_S": "0.05"},
         profiles=("pm",),
     )
-    try:
-        stack.up()
+    with stack.running():
         yield stack
-    finally:
-        try:
-            print(stack.logs())  # shown when the test fails
-        finally:
-            stack.down()
-
-
-@pytest_asyncio.fixture
-async def nc(stack: ComposeStack) -> AsyncIterator[Client]:
-    """Connect from the host as the operator (reads every stream)."""
-    settings = BusSettings.from_env(
-        stack.nats_url, name="compose-test", env=stack.credentials("operator")
-    )
-    client = await connect_bus(settings)
-    yield client
-    await client.drain()
 
 
 async def test_the_pm_profile_trades_its_books_from_the_feed(

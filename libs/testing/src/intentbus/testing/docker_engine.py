@@ -7,6 +7,7 @@ every step it finds done is skipped, so a re-run takes seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +116,18 @@ class ComposeStack:
     def down(self) -> None:
         """Remove the containers, the network and the volumes."""
         self.compose("down", "-v", "--remove-orphans", "--timeout", "5")
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[ComposeStack]:
+        """Bring the stack up; always print its logs (shown when a test fails) and take it down."""
+        try:
+            self.up()
+            yield self
+        finally:
+            try:
+                print(self.logs())
+            finally:
+                self.down()
 
     def containers(self, service: str) -> list[str]:
         """Return the ids of a service's containers (one per replica)."""
