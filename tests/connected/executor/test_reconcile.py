@@ -98,6 +98,28 @@ async def test_a_venue_position_the_ledger_lacks_is_drift_at_start(
     assert not first.resolved
 
 
+async def test_a_replica_started_before_the_ledger_reconciles_once_it_answers(
+    js: JetStreamContext,
+    topology: Topology,
+    venue: Venue,
+    ledger: FakeLedger,
+    paper: PaperExecutor,
+    runtimes: Runtimes,
+) -> None:
+    ledger.open("p1", allocation_usd=1_000.0)
+    held = await trade_at_venue(paper, ledger, "outside-1")
+    await ledger.stop_answering()
+    async with runtimes(settings=QUICK) as running:
+
+        async def put_off() -> int:
+            return running.runtime.stats.reconcile_waits
+
+        await wait_for(put_off, until=lambda n: n >= 1, what="a reconciliation put off")
+        await ledger.start_answering()
+        (drift,) = await drifts(js, topology, 1)
+    assert (drift.reason, drift.venue_size, drift.ledger_size) == ("start", held, 0.0)
+
+
 async def test_equal_books_publish_no_drift(
     js: JetStreamContext,
     topology: Topology,

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from intentbus.bus import PositionClient, Publisher, Topology
+from intentbus.bus import LedgerUnavailable, PositionClient, Publisher, Topology
 from intentbus.executor.base import BaseExecutor, OrderNotFound
 from intentbus.executor.follower import OrderFollower
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
@@ -116,6 +116,11 @@ class Reconciler:
             self._last = time.monotonic()
             try:
                 await self.reconcile(reason)
+            except LedgerUnavailable as exc:
+                # Started before the ledger, or it restarts: try again after the debounce.
+                log.warning("reconciliation (%s) waits for the ledger: %s", reason, exc)
+                self._stats.reconcile_waits += 1
+                self._again = self._again or reason
             except Exception:
                 log.exception("reconciliation (%s) failed; the next gap or start retries", reason)
             if self._again is None:

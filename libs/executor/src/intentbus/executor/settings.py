@@ -53,5 +53,6 @@ class RuntimeStats:
     gaps: int = 0
     halt_cancels: int = 0
     reconciliations: int = 0
+    reconcile_waits: int = 0  # reconciliations put off: the ledger did not answer
     drifts: int = 0
     refused: dict[str, int] = field(default_factory=dict)  # skip reason -> count
