@@ -8,7 +8,6 @@ dead-lettered on its last delivery, so nothing disappears silently.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from intentbus.bus.publisher import publish_with_id
 from intentbus.bus.pulls import pull
 from intentbus.bus.streams import ConsumerSpec, ensure_consumer
 from intentbus.bus.subjects import Topology
+from intentbus.bus.waits import event_set
 from intentbus.schemas import DeadLetter, decoder, encode
 
 T = TypeVar("T")
@@ -134,7 +134,7 @@ class MessageConsumer(Generic[T]):
                     if not unavailable:
                         log.warning("consumer %s has no leader; waiting", self._spec.durable)
                     unavailable += 1
-                    await _wait(stop, self._fetch_timeout_s)
+                    await event_set(stop, self._fetch_timeout_s)
                     continue
                 unavailable = 0
                 if msgs:
@@ -232,9 +232,3 @@ class MessageConsumer(Generic[T]):
         self.dead_lettered += 1
         self._observer.dead_lettered(msg, error)
         await msg.term()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    """Wait ``seconds``, or less when ``stop`` is set first."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

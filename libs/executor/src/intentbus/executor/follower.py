@@ -24,8 +24,8 @@ from typing import Concatenate, ParamSpec, TypeVar
 from nats.js.api import PubAck
 
 from intentbus import telemetry
-from intentbus.bus import Publisher
-from intentbus.executor import results, waits
+from intentbus.bus import Publisher, waits
+from intentbus.executor import results
 from intentbus.executor.base import (
     BaseExecutor,
     OrderNotFound,

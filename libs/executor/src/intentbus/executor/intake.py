@@ -35,8 +35,8 @@ from typing import TypeVar
 from nats.aio.msg import Msg
 
 from intentbus import telemetry
-from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Publisher
-from intentbus.executor import results, waits
+from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Publisher, waits
+from intentbus.executor import results
 from intentbus.executor.base import BaseExecutor, OrderNotFound, VenueOrder
 from intentbus.executor.claims import Claim, ClaimState, ClaimStore
 from intentbus.executor.follower import OrderFollower

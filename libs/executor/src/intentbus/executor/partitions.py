@@ -55,6 +55,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from intentbus.bus import waits
 from intentbus.bus.subjects import Topology, check_token
 from intentbus.executor.partitions_io import api, move_consumer, open_bucket, scan
 from intentbus.executor.partitions_model import (
@@ -214,9 +215,7 @@ class PartitionOwnership:
                 await self.tick()
             except Exception:
                 log.exception("partition ownership round failed for %s", self.owner)
-            with contextlib.suppress(TimeoutError):
-                pause = max(0.0, started + period - time.monotonic())
-                await asyncio.wait_for(self._closing.wait(), pause)
+            await waits.event_set(self._closing, started + period - time.monotonic())
 
     async def tick(self) -> None:
         """Heartbeat, renew, detect losses, release and take: one round (module doc)."""

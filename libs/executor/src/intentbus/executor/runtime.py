@@ -34,6 +34,7 @@ from intentbus.bus import (
     Topology,
     check_token,
     provision,
+    waits,
 )
 from intentbus.bus.control import HaltStore, HaltView, HeartbeatLoop
 from intentbus.bus.streams import with_api_retries
@@ -312,8 +313,7 @@ class ExecutorRuntime:
                 # ``done``): retry until one of them is known, never stop consuming alone.
                 log.warning("consumer of partition %d failed (%r); restarting it", partition, exc)
                 self._last_error(f"consumer of partition {partition}: {exc!r}")
-            with contextlib.suppress(TimeoutError):  # ended early: the connection closed
-                await asyncio.wait_for(done.wait(), delay)
+            await waits.event_set(done, delay)  # ended early: the connection closed
             delay = min(delay * 2, self.settings.retry_max_s)
 
     async def _released(self, partition: int, *, hand_over: bool = True) -> None:
