@@ -14,9 +14,14 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 say() { echo "engine: $*" >&2; }
 
-# One set-up at a time (apt and the base image builds do not share).
+# One set-up at a time (apt and the base image builds do not share). What this script
+# leaves running (dockerd) must not inherit the lock's descriptor: it would hold the
+# lock for as long as it lives and every later run would wait for ever.
 exec 9>/tmp/intentbus-engine.lock
-flock 9
+if ! flock -w 900 9; then
+  say "another engine set-up has held /tmp/intentbus-engine.lock for 15 minutes; giving up"
+  exit 1
+fi
 
 has_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -36,7 +41,7 @@ install_packages() {
 start_engine() {
   docker info >/dev/null 2>&1 && return
   say "starting dockerd (log: $DOCKERD_LOG)"
-  nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+  nohup dockerd >"$DOCKERD_LOG" 2>&1 9>&- &
   for _ in $(seq 1 120); do
     docker info >/dev/null 2>&1 && return
     sleep 0.5  # polling the engine until it answers, with a deadline
@@ -58,8 +63,12 @@ build_debian() {
 build_python() {
   has_image "$PYTHON_IMAGE" && return
   say "building $PYTHON_IMAGE (Debian's python3 from apt)"
+  local log
+  log=$(mktemp)
+  # The legacy builder's deprecation notice is noise; the log shows on failure.
   docker build -q -t "$PYTHON_IMAGE" --build-arg BASE="$DEBIAN_IMAGE" \
-    -f Dockerfile.python . >/dev/null
+    -f Dockerfile.python . >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
+  rm -f "$log"
 }
 
 install_packages

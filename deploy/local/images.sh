@@ -25,7 +25,10 @@ say() { echo "images: $*" >&2; }
 # One build at a time (two test sessions at once would write the same build folder).
 mkdir -p "$OUT"
 exec 9>"$OUT/.lock"
-flock 9
+if ! flock -w 900 9; then
+  say "another image build has held $OUT/.lock for 15 minutes; giving up"
+  exit 1
+fi
 
 wheelhouse() {
   mkdir -p "$OUT/wheels"

@@ -14,6 +14,21 @@ from intentbus.bus import connect as connect_bus
 from intentbus.testing.docker_engine import ComposeStack, ensure_engine
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+# The first docker test also pays for the engine's set-up, which pytest-timeout counts:
+# on a fresh machine that is apt, debootstrap and six image builds (about 3 minutes here).
+ENGINE_SETUP_SECONDS = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each docker test its own time limit plus the engine's set-up."""
+    for item in items:
+        if HERE not in item.path.parents:
+            continue
+        marker = item.get_closest_marker("timeout")
+        default = float(item.config.getini("timeout"))
+        own = float(marker.args[0]) if marker and marker.args else default
+        item.add_marker(pytest.mark.timeout(own + ENGINE_SETUP_SECONDS))
 
 
 @pytest.fixture(scope="session")
