@@ -6,7 +6,9 @@ The ledger (schema 2, fill-driven) stores, in the transaction that applies them:
   ``status``, ``applied_at``): the pipeline's end point, "ledger committed";
 - each fill (``applied_fills``: ``fill_id``, ``intent_id``, ``applied_at`` and the fill
   message itself in ``fill_json``, whose ``created_at`` the executor stamped when it
-  built the fill): the fill-to-ledger latency.
+  built the fill): the fill-to-ledger latency; its ``venue_time`` (the venue's clock
+  when it matched the order; the paper venue matches a marketable order in the step
+  that accepts it) gives tick to trade.
 
 ``applied_at`` is ``datetime.now(UTC)`` taken while the batch's transaction is open, just
 before its ``COMMIT``. The probe counts result rows while a run drains and, once it is
@@ -105,7 +107,16 @@ class LedgerProbe:
     def fills(self) -> list[tuple[str, int, int]]:
         """Return (intent id, fill created_at, fill applied_at) of every applied fill, in ns."""
         rows = self._connect().execute(self._fills).fetchall()
-        return [(str(intent), to_ns(created), to_ns(applied)) for intent, created, applied in rows]
+        return [(str(row[0]), to_ns(row[1]), to_ns(row[2])) for row in rows]
+
+    def trades(self) -> dict[str, int]:
+        """Return intent id -> the venue time (ns) of the intent's first applied fill."""
+        first: dict[str, int] = {}
+        for row in self._connect().execute(self._fills).fetchall():
+            intent, at = str(row[0]), to_ns(row[3])
+            if intent not in first or at < first[intent]:
+                first[intent] = at
+        return first
 
     def close(self) -> None:
         """Close the read-only connection."""
@@ -139,14 +150,15 @@ def _results_queries(conn: sqlite3.Connection) -> tuple[str, str]:
 
 
 def _fills_query(conn: sqlite3.Connection) -> str:
-    """Return the query of (intent id, fill created_at, applied time) per applied fill."""
+    """Return the query of (intent id, created_at, applied time, venue_time) per fill."""
     tables = _tables(conn)
     for table in (t for name in FILL_TABLES for t in tables if t.lower() == name):
         columns = _columns(conn, table)
         at_col = next((c for c in TIME_COLUMNS if c in columns), None)
         if "intent_id" in columns and at_col and FILL_JSON_COLUMN in columns:
             created = f"json_extract({FILL_JSON_COLUMN}, '$.created_at')"
-            return f"SELECT intent_id, {created}, {at_col} FROM {table}"
+            venue = f"json_extract({FILL_JSON_COLUMN}, '$.venue_time')"
+            return f"SELECT intent_id, {created}, {at_col}, {venue} FROM {table}"
     raise ProbeError(
         f"no fills table ({' or '.join(FILL_TABLES)}) with intent_id, an applied time and "
         f"{FILL_JSON_COLUMN} in the ledger db: {tables}"

@@ -199,7 +199,8 @@ class PipelineStage:
             after = await connz.snapshot(self.monitor_url)
             figures.msgs_per_intent[f"load_{rate:g}"] = connz.per_intent(before, after, count)
             pairs, fills = await self._pairs(ids), await self._fills(ids)
-            load = analyse_load(rate, count, pairs, cfg.warmup_s, fills)
+            trades = await self._trades(ids)
+            load = analyse_load(rate, count, pairs, cfg.warmup_s, fills, first_hops=trades)
             figures.loads.append(load)
             if not load.sustained:
                 self.say(f"{self.label}: {rate:,.0f}/s not sustained ({load.achieved_rate:,.0f}/s)")
@@ -256,6 +257,11 @@ class PipelineStage:
         wanted = set(ids)
         fills = await asyncio.to_thread(self.probe.fills)
         return [(self.sent[i], made, applied) for i, made, applied in fills if i in wanted]
+
+    async def _trades(self, ids: list[str]) -> list[tuple[int, int]]:
+        """Return (intent sent_ns, the venue's first fill of it) of these intents: tick to trade."""
+        trades = await asyncio.to_thread(self.probe.trades)
+        return [(self.sent[i], trades[i]) for i in ids if i in trades]
 
     def _check_alive(self) -> None:
         for child in self.children:

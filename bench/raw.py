@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import nats
@@ -73,7 +74,7 @@ async def run_raw(url: str, workdir: Path, cfg: BenchConfig, say: Say) -> StageF
             if await child.read_line(20.0) != "ready":
                 raise ChildFailed(f"{child.name} did not say ready")
 
-        async def one_run(run: str, rate: float, count: int) -> list[tuple[int, int]]:
+        async def one_run(run: str, rate: float, count: int) -> RawRun:
             producer = Child(f"raw-producer-{run}", workdir)
             await producer.start(
                 "bench.raw_proc",
@@ -101,11 +102,13 @@ async def run_raw(url: str, workdir: Path, cfg: BenchConfig, say: Say) -> StageF
         for rate in cfg.loads:
             say(f"raw: {rate:,.0f}/s for {cfg.warmup_s + cfg.measure_s:g} s")
             count = cfg.load_count(rate)
+            done = await one_run(f"r{rate:g}", rate, count)
             figures.loads.append(
-                analyse_load(rate, count, await one_run(f"r{rate:g}", rate, count), cfg.warmup_s)
+                analyse_load(rate, count, done.pairs, cfg.warmup_s, first_hops=done.hops)
             )
         say(f"raw: max throughput, {cfg.raw_max_count:,} messages")
-        figures.max = analyse_max(cfg.raw_max_count, await one_run("max", 0.0, cfg.raw_max_count))
+        top = await one_run("max", 0.0, cfg.raw_max_count)
+        figures.max = analyse_max(cfg.raw_max_count, top.pairs)
     except (ChildFailed, TimeoutError) as exc:
         figures.error = str(exc)
     finally:
@@ -113,9 +116,15 @@ async def run_raw(url: str, workdir: Path, cfg: BenchConfig, say: Say) -> StageF
     return figures
 
 
-async def _wait_run_file(
-    path: Path, timeout_s: float, children: list[Child]
-) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class RawRun:
+    """One run's times per message: (sent, sink receipt) and (sent, service receipt)."""
+
+    pairs: list[tuple[int, int]]
+    hops: list[tuple[int, int]]
+
+
+async def _wait_run_file(path: Path, timeout_s: float, children: list[Child]) -> RawRun:
     deadline = time.monotonic() + timeout_s
     while not await asyncio.to_thread(path.exists):
         for child in children:
@@ -125,4 +134,7 @@ async def _wait_run_file(
             raise ChildFailed(f"the sink did not complete {path.stem} within {timeout_s:g}s")
         await asyncio.sleep(0.05)
     data = json.loads(await asyncio.to_thread(path.read_text))
-    return list(zip(data["sent"], data["done"], strict=True))
+    return RawRun(
+        pairs=list(zip(data["sent"], data["done"], strict=True)),
+        hops=list(zip(data["sent"], data["hop"], strict=True)),
+    )

@@ -5,10 +5,12 @@ Run as ``python -m bench.raw_proc ROLE ...``:
 - ``producer``: publishes ``--count`` messages of ``--size`` bytes at ``--rate``/s
   (0: as fast as ``publish_async`` with ``--max-pending`` allows); each carries its
   run id, sequence, count and ``time.time_ns()`` at publish.
-- ``service``: pull-fetches batches of up to 100, republishes each to the next stream,
-  waits for those PubAcks, then acks the batch (what an executor does, minus the work).
+- ``service``: pull-fetches batches of up to 100, republishes each to the next stream
+  with ``time.time_ns()`` at receipt appended (the one-hop time), waits for those
+  PubAcks, then acks the batch (what an executor does, minus the work).
 - ``sink``: pull-fetches, records ``time.time_ns()`` on receipt, acks, and writes
-  ``run-<id>.json`` (sent and received ns per message) once a run is complete.
+  ``run-<id>.json`` (sent, service receipt and sink receipt ns per message) once a run
+  is complete.
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ def parse_payload(data: bytes) -> tuple[str, int, int, int]:
     """Return (run, seq, count, sent_ns) from a payload made by :func:`make_payload`."""
     run, seq, count, sent, _ = data.split(b"|", 4)
     return run.decode(), int(seq), int(count), int(sent)
+
+
+def stamp_hop(data: bytes, received_ns: int) -> bytes:
+    """Append the service's receipt time to a payload."""
+    return data + b"|" + str(received_ns).encode()
+
+
+def hop_of(data: bytes) -> int:
+    """Return the receipt time :func:`stamp_hop` appended."""
+    return int(data.rsplit(b"|", 1)[1])
 
 
 async def producer(args: argparse.Namespace) -> None:
@@ -76,7 +88,8 @@ async def service(args: argparse.Namespace) -> None:
                 msgs = await sub.fetch(BATCH, timeout=0.5)
             except TimeoutError:  # nats-py raises asyncio's (= builtin) or its own subclass
                 continue
-            acks = [await js.publish_async(args.out, msg.data) for msg in msgs]
+            received = time.time_ns()
+            acks = [await js.publish_async(args.out, stamp_hop(msg.data, received)) for msg in msgs]
             await asyncio.gather(*acks)
             for msg in msgs:
                 await msg.ack()
@@ -91,7 +104,7 @@ async def sink(args: argparse.Namespace) -> None:
     js = nc.jetstream()
     sub = await js.pull_subscribe_bind(durable=args.durable, stream=args.stream)
     out_dir = Path(args.out)
-    runs: dict[str, dict[int, tuple[int, int]]] = {}
+    runs: dict[str, dict[int, tuple[int, int, int]]] = {}
 
     async def loop() -> None:
         print("ready", flush=True)
@@ -104,7 +117,7 @@ async def sink(args: argparse.Namespace) -> None:
             for msg in msgs:
                 run, seq, count, sent = parse_payload(msg.data)
                 seen = runs.setdefault(run, {})
-                seen.setdefault(seq, (sent, received))
+                seen.setdefault(seq, (sent, hop_of(msg.data), received))
                 await msg.ack()
                 if len(seen) == count:
                     _write_run(out_dir, run, runs.pop(run))
@@ -113,10 +126,11 @@ async def sink(args: argparse.Namespace) -> None:
     await nc.close()
 
 
-def _write_run(out_dir: Path, run: str, seen: dict[int, tuple[int, int]]) -> None:
-    pairs = [seen[seq] for seq in sorted(seen)]
+def _write_run(out_dir: Path, run: str, seen: dict[int, tuple[int, int, int]]) -> None:
+    rows = [seen[seq] for seq in sorted(seen)]
+    sent, hop, done = ([row[i] for row in rows] for i in range(3))
     tmp = out_dir / f"run-{run}.json.tmp"
-    tmp.write_text(json.dumps({"sent": [p[0] for p in pairs], "done": [p[1] for p in pairs]}))
+    tmp.write_text(json.dumps({"sent": sent, "hop": hop, "done": done}))
     tmp.rename(out_dir / f"run-{run}.json")
 
 

@@ -19,6 +19,7 @@ from bench.report import (
     num,
     overload_note,
     realistic_rows,
+    tick_to_trade_rows,
     tracing_rows,
 )
 
@@ -81,6 +82,9 @@ def bus_rows(doc: dict[str, Any]) -> list[str]:
                         "",
                     )
                 )
+        for name, hop, trade, times, target, verdict in tick_to_trade_rows(doc, rate):
+            mark = MARK[verdict] if verdict else ""
+            lines.append(_row(f"{name} at {rate:,.0f}/s (ms)", hop, trade, times, target, mark))
     return lines
 
 

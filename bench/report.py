@@ -14,6 +14,8 @@ from bench.stats import SUSTAINED_FRACTION, TARGETS
 LATENCY_FIELDS = (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9"))
 FILL_FIELDS = (("p50_ms", "p50"), ("p99_ms", "p99"))
 FILL_LABEL = "fill -> ledger"  # a fill's created_at (executor) -> the ledger's commit of it
+# publish -> the venue's order (pipeline); publish -> the service's receipt (raw)
+TRADE_LABEL = "tick to trade (raw: one hop)"
 VERDICT_STYLE = {"met": "[green]met[/]", "missed": "[bold red]missed[/]", "n/a": "[yellow]n/a[/]"}
 
 
@@ -45,6 +47,33 @@ def fill_latency(load: dict[str, Any] | None, field: str) -> float | None:
     summary = (load or {}).get("fill_latency") or {}
     value = summary.get(field)
     return None if value is None else float(value)
+
+
+TradeRow = tuple[str, str, str, str, str, str]
+
+
+def tick_to_trade_rows(doc: dict[str, Any], rate: float) -> list[TradeRow]:
+    """Return tick to trade against the raw one hop at ``rate``: name, raw, pipeline, ratio,
+    target and verdict (the verdict a key of :data:`VERDICT_STYLE`, or empty)."""
+    figures = (doc.get("tick_to_trade_ms") or {}).get(f"{rate:g}")
+    if not figures:
+        return []
+    row = next((r for r in doc["verdicts"] if r["key"] == "tick_to_trade_p50_ratio_500"), None)
+    hop = figures.get("raw_one_hop") or {}
+    rows: list[TradeRow] = []
+    for field, name in FILL_FIELDS:
+        judged = row is not None and rate == 500.0 and field == "p50_ms"
+        rows.append(
+            (
+                f"{TRADE_LABEL} {name}",
+                num(hop.get(field)),
+                num(figures["pipeline"][field]),
+                num(figures.get(f"{name}_ratio"), suffix="x"),
+                str(row["target"]) if judged and row else "",
+                str(row["verdict"]) if judged and row else "",
+            )
+        )
+    return rows
 
 
 def _verdicts(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -94,6 +123,9 @@ def bus_table(doc: dict[str, Any]) -> Table:
             for field, name in FILL_FIELDS:
                 value = num(fill_latency(load, field))
                 table.add_row(f"{FILL_LABEL} {name} @ {rate:,.0f}/s, ms", "-", value, "", "", "")
+        for name, hop, trade, times, target, verdict in tick_to_trade_rows(doc, rate):
+            style = VERDICT_STYLE[verdict] if verdict else ""
+            table.add_row(f"{name} @ {rate:,.0f}/s, ms", hop, trade, times, target, style)
         table.add_section()
     return table
 
@@ -175,6 +207,10 @@ def realistic_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
         fill = load.get("fill_latency")
         if fill:
             rows.append((f"{FILL_LABEL} p99 at {rate}, ms", num(fill["p99_ms"])))
+        trade = load.get("first_hop")
+        if trade:
+            for field, name in FILL_FIELDS:
+                rows.append((f"tick to trade {name} at {rate}, ms", num(trade[field])))
     top = stage.get("max") or {}
     rows.append(("max throughput, msg/s", num(top.get("rate"))))
     statuses = stage.get("result_statuses") or {}

@@ -115,6 +115,24 @@ def fill_to_ledger(pipe: StageFigures | None) -> dict[str, Any]:
     return out
 
 
+def tick_to_trade(raw: StageFigures | None, pipe: StageFigures | None) -> dict[str, Any]:
+    """Return, by rate, tick to trade (ms), the raw one-hop latency and their p50/p99 ratios."""
+    out: dict[str, Any] = {}
+    for load in pipe.loads if pipe else []:
+        base = raw.at(load.offered_rate) if raw else None
+        hop = base.first_hop if base else None
+        trade = load.first_hop
+        if trade is None:
+            continue
+        out[f"{load.offered_rate:g}"] = {
+            "pipeline": dataclasses.asdict(trade),
+            "raw_one_hop": dataclasses.asdict(hop) if hop else None,
+            "p50_ratio": ratio(trade.p50_ms, hop.p50_ms if hop else None),
+            "p99_ratio": ratio(trade.p99_ms, hop.p99_ms if hop else None),
+        }
+    return out
+
+
 def latency_ratios(raw: StageFigures | None, pipe: StageFigures | None) -> dict[str, Any]:
     """Return pipeline / raw for p50, p99 and p99.9 at each load both stages ran."""
     out: dict[str, Any] = {}
@@ -168,9 +186,16 @@ def assemble(
         "codec_ratio": codec.speedup if codec else math.nan,
         "latency": latency_ratios(raw, pipe),
     }
+    trades = tick_to_trade(raw, pipe)
+    ratios["tick_to_trade_p50_ratio_500"] = trades.get("500", {}).get("p50_ratio", math.nan)
     verdicts = [
         verdict_row(TARGETS[key], ratios[key])
-        for key in ("pipeline_max_ratio", "pipeline_p99_ratio_1000", "codec_ratio")
+        for key in (
+            "pipeline_max_ratio",
+            "pipeline_p99_ratio_1000",
+            "tick_to_trade_p50_ratio_500",
+            "codec_ratio",
+        )
     ]
     for service in SERVICES:
         for window, label in FOOTPRINT_WINDOWS:
@@ -197,6 +222,7 @@ def assemble(
                 **dataclasses.asdict(codec), "speedup": codec.speedup
             },
             "fill_to_ledger_ms": fill_to_ledger(pipe),
+            "tick_to_trade_ms": trades,
             "tracing": traced,
             "footprint_mb": footprint,
             "ratios": ratios,

@@ -143,6 +143,13 @@ TARGETS: dict[str, Target] = {
     for target in (
         Target("pipeline_max_ratio", "pipeline max throughput / raw", ">=", 0.5, "x"),
         Target("pipeline_p99_ratio_1000", "pipeline p99 / raw p99 at 1,000/s", "<=", 3.0, "x"),
+        Target(
+            "tick_to_trade_p50_ratio_500",
+            "tick to trade p50 / raw one-hop p50 at 500/s",
+            "<=",
+            2.0,
+            "x",
+        ),
         Target("codec_ratio", "codec speed-up vs spec dataclass+json", ">=", 12.0, "x"),
         Target("service_rss_mb", "peak RSS of each service", "<", 150.0, " MB"),
         Target(
@@ -174,6 +181,9 @@ class LoadFigures:
     achieved_rate: float
     latency: LatencySummary
     fill_latency: LatencySummary | None = None
+    # publish -> the first hop's work: the raw service's receipt of the message, or the
+    # venue's acceptance of the intent's order (tick to trade)
+    first_hop: LatencySummary | None = None
 
     @property
     def complete(self) -> bool:
@@ -202,18 +212,26 @@ def analyse_load(
     pairs: Sequence[tuple[int, int]],
     warmup_s: float,
     fills: Sequence[tuple[int, int, int]] | None = None,
+    first_hops: Sequence[tuple[int, int]] | None = None,
 ) -> LoadFigures:
     """Summarise a paced run: latency after warm-up and the completion rate achieved.
 
     ``fills`` (intent sent_ns, fill created_ns, fill applied_ns), when given, adds the
     fill-to-ledger latency of the fills of the intents measured (sent after warm-up).
+    ``first_hops`` (sent_ns, first hop ns) adds the publish -> first hop latency of the
+    messages sent after warm-up.
     """
     measured = after_warmup(pairs, warmup_s)
+    sends = [sent_ns for sent_ns, _ in pairs] or [sent_ns for sent_ns, *_ in fills or ()]
+    first = min(sends, default=0)
     fill_latency = None
     if fills is not None:
-        sends = [sent_ns for sent_ns, _ in pairs] or [sent_ns for sent_ns, _, _ in fills]
-        first = min(sends, default=0)
         fill_latency = summarise_ns(latencies_ns(fills_after_warmup(fills, first, warmup_s)))
+    first_hop = None
+    if first_hops is not None:
+        cutoff = first + int(warmup_s * 1e9)
+        hops = [(sent, hop) for sent, hop in first_hops if sent >= cutoff]
+        first_hop = summarise_ns(latencies_ns(hops)) if hops else None
     return LoadFigures(
         offered_rate=offered_rate,
         sent=sent,
@@ -221,6 +239,7 @@ def analyse_load(
         achieved_rate=completion_rate([done for _, done in measured], skip_frac=0.0),
         latency=summarise_ns(latencies_ns(measured)),
         fill_latency=fill_latency,
+        first_hop=first_hop,
     )
 
 

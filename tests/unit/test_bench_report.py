@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sqlite3
@@ -11,7 +12,7 @@ import pytest
 
 from bench.codec import CodecFigures
 from bench.ledger_probe import LedgerProbe, ProbeError, intent_id_of, to_ns
-from bench.raw_proc import make_payload, parse_payload
+from bench.raw_proc import hop_of, make_payload, parse_payload, stamp_hop
 from bench.readme import BEGIN, END, render_section, replace_section
 from bench.results import assemble, stage_dict
 from bench.stats import LatencySummary, LoadFigures, MaxFigures, StageFigures
@@ -182,6 +183,47 @@ def test_raw_payload_carries_run_sequence_and_send_time() -> None:
     assert not math.isnan(sent)
 
 
+def test_the_raw_service_stamps_its_receipt_after_the_payload() -> None:
+    payload = make_payload("r500", 7, 3000, 400)
+    stamped = stamp_hop(payload, 1_767_225_600_123_456_789)
+    assert hop_of(stamped) == 1_767_225_600_123_456_789
+    assert parse_payload(stamped) == parse_payload(payload)
+
+
+def test_tick_to_trade_is_set_against_the_raw_one_hop_at_each_load() -> None:
+    raw = _stage(max_rate=10_000.0, p99_at_1000=1.0)
+    pipe = _stage(max_rate=6_000.0, p99_at_1000=4.0, fills=True)
+    raw.loads[0] = dataclasses.replace(raw.loads[0], first_hop=_latency(0.4, 1.0, 2.0))
+    pipe.loads[0] = dataclasses.replace(pipe.loads[0], first_hop=_latency(1.0, 3.0, 5.0))
+    doc = assemble(
+        machine=MACHINE,
+        config={},
+        raw=raw,
+        pipe=pipe,
+        codec=None,
+        footprint={},
+        started_at="2026-01-01T00:00:00+00:00",
+        duration_s=1.0,
+    )
+    trade = doc["tick_to_trade_ms"]
+    assert isinstance(trade, dict)
+    assert set(trade) == {"500"}  # the 1,000/s load measured none
+    assert trade["500"]["pipeline"]["p50_ms"] == 1.0
+    assert trade["500"]["raw_one_hop"]["p50_ms"] == 0.4
+    assert trade["500"]["p50_ratio"] == 2.5
+    assert trade["500"]["p99_ratio"] == 3.0
+    verdict = _verdicts(doc)["tick to trade p50 / raw one-hop p50 at 500/s"]
+    assert verdict == (2.5, "missed")
+    section = render_section(doc, "")
+    assert "| tick to trade (raw: one hop) p50 at 500/s (ms) | 0.40 | 1.00 | 2.50x | <= 2x |" in (
+        section
+    )
+
+
+def test_without_first_hops_tick_to_trade_has_no_verdict() -> None:
+    assert _verdicts(_doc())["tick to trade p50 / raw one-hop p50 at 500/s"] == (None, "n/a")
+
+
 def test_fill_to_ledger_latency_is_in_the_json_per_load() -> None:
     doc = _doc()
     fill = doc["fill_to_ledger_ms"]
@@ -203,7 +245,13 @@ def _ledger_db(path: Path) -> None:
     """Write a ledger database of the ledger's own schema: one filled intent, one skipped."""
     db = sqlite3.connect(path)
     db.executescript(SCHEMA)
-    fill_json = json.dumps({"fill_id": "f-1", "created_at": "2026-01-01T00:00:00.001000Z"})
+    fill_json = json.dumps(
+        {
+            "fill_id": "f-1",
+            "created_at": "2026-01-01T00:00:00.001000Z",
+            "venue_time": "2026-01-01T00:00:00.000500Z",
+        }
+    )
     db.execute(
         "INSERT INTO applied_fills (fill_id, fills_seq, position_id, intent_id, side, size, "
         "price, fee_usd, realized_pnl_usd, size_after, direction_after, applied_at, notes, "
@@ -234,6 +282,7 @@ def test_probe_reads_the_ledger_schema(tmp_path: Path) -> None:
     assert probe.committed() == {"i-1": second + 1_000_000_000, "i-2": second + 2_000_000_000}
     assert probe.statuses() == {"success": 1, "skipped": 1}
     assert probe.fills() == [("i-1", second + 1_000_000, second + 4_000_000)]
+    assert probe.trades() == {"i-1": second + 500_000}  # the venue's time of its first fill
     probe.close()
 
 

@@ -173,3 +173,13 @@ def test_cpu_per_intent_is_cpu_share_times_window_over_intents() -> None:
     incomplete = StageFigures(loads=[], max=short, cpu_pct=stage.cpu_pct, window_s=stage.window_s)
     assert math.isnan(incomplete.cpu_s_per_intent("executor"))
     assert math.isnan(StageFigures(loads=[]).cpu_s_per_intent("executor"))
+
+
+def test_first_hops_count_after_the_warmup_of_the_run() -> None:
+    s = 1_000_000_000
+    pairs = [(0, 5 * s), (2 * s, 2 * s + 9_000_000), (3 * s, 3 * s + 9_000_000)]
+    hops = [(0, s), (2 * s, 2 * s + 2_000_000), (3 * s, 3 * s + 4_000_000)]
+    load = analyse_load(500.0, 3, pairs, 1.0, first_hops=hops)
+    assert load.first_hop is not None
+    assert (load.first_hop.count, load.first_hop.p50_ms, load.first_hop.max_ms) == (2, 2.0, 4.0)
+    assert analyse_load(500.0, 3, pairs, 1.0).first_hop is None
