@@ -16,6 +16,7 @@ import msgspec
 from intentbus.ledger.accounting import ZERO, PositionState
 from intentbus.ledger.opening import OpenConflict, open_position
 from intentbus.ledger.storage import LedgerStore, WorkingOrder
+from intentbus.ledger.view import PositionView
 from intentbus.schemas import (
     ListPositions,
     OpenPosition,
@@ -93,12 +94,17 @@ def to_position(
 
 
 class PositionApi:
-    """Answer position requests from the store."""
+    """Answer position requests: one position from memory (``view``), lists from the store."""
 
     def __init__(
-        self, store: LedgerStore, results: AppliedProgress, fills: AppliedProgress
+        self,
+        store: LedgerStore,
+        results: AppliedProgress,
+        fills: AppliedProgress,
+        view: PositionView | None = None,
     ) -> None:
         self._store = store
+        self._view = view or PositionView(store)
         self._results = results
         self._fills = fills
         self._query = decoder(PositionQuery)
@@ -134,10 +140,10 @@ class PositionApi:
                     f"ledger behind: {name} applied {progress.seq} < wanted {wanted}"
                 )
         results_seq, fills_seq = self._results.seq, self._fills.seq
-        state = await self._store.get(query.position_id)
+        found = await self._view.get(query.position_id)
         positions: tuple[Position, ...] = ()
-        if state is not None:
-            working = await self._store.working_orders(state.position_id)
+        if found is not None:
+            state, working = found
             positions = (to_position(state, working, results_seq, fills_seq),)
         return PositionReply(positions=positions, results_seq=results_seq, fills_seq=fills_seq)
 
@@ -160,11 +166,11 @@ class PositionApi:
     async def open(self, request: OpenPosition) -> PositionReply:
         """Open a position, or return it when it is already open with the same terms."""
         try:
-            state = await open_position(self._store, request)
+            opened = await open_position(self._view, request)
         except OpenConflict as exc:
             return self._error(str(exc))
         results_seq, fills_seq = self._results.seq, self._fills.seq
-        working = await self._store.working_orders(state.position_id)
+        state, working = await self._view.get(opened.position_id) or (opened, [])
         return PositionReply(
             positions=(to_position(state, working, results_seq, fills_seq),),
             results_seq=results_seq,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from intentbus.ledger.storage import LedgerStore, LedgerTransaction
+from intentbus.ledger.storage import LedgerTransaction, Transactions
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,14 @@ Outcome = Applied | Duplicate | Rejected | Waiting
 ApplyOne = Callable[[LedgerTransaction, bytes, int], Awaitable[Outcome]]
 
 
-async def apply_message(store: LedgerStore, apply: ApplyOne, data: bytes, seq: int) -> Outcome:
+async def apply_message(store: Transactions, apply: ApplyOne, data: bytes, seq: int) -> Outcome:
     """Apply one message of stream sequence ``seq`` in one transaction."""
     async with store.transaction() as tx:
         return await apply(tx, data, seq)
 
 
 async def apply_messages(
-    store: LedgerStore, apply: ApplyOne, messages: Sequence[tuple[bytes, int]]
+    store: Transactions, apply: ApplyOne, messages: Sequence[tuple[bytes, int]]
 ) -> list[Outcome]:
     """Apply ``(data, seq)`` messages in the order given, in one transaction.
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from intentbus.ledger.accounting import PositionState, dec
-from intentbus.ledger.storage import LedgerStore
+from intentbus.ledger.storage import Transactions
 from intentbus.schemas import OpenPosition
 
 
@@ -53,7 +53,7 @@ def symbol_taken_message(request: OpenPosition, first: PositionState) -> str:
 
 
 async def open_position(
-    store: LedgerStore, request: OpenPosition, now: datetime | None = None
+    store: Transactions, request: OpenPosition, now: datetime | None = None
 ) -> PositionState:
     """Open a position; re-opening with the same terms returns it unchanged (even closed).
 

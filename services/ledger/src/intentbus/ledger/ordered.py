@@ -40,7 +40,7 @@ from intentbus.ledger.applier import (
     apply_message,
     apply_messages,
 )
-from intentbus.ledger.storage import LedgerStore
+from intentbus.ledger.storage import Transactions
 from intentbus.schemas import decoder
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class OrderedApplier:
         self,
         *,
         spec: ConsumerSpec,
-        store: LedgerStore,
+        store: Transactions,
         apply: ApplyOne,
         halt: Halt,
         progress: AppliedProgress,

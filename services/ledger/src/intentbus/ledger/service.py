@@ -32,6 +32,7 @@ from intentbus.ledger.rebuild import copy_registrations
 from intentbus.ledger.results import apply_results_message
 from intentbus.ledger.storage import LedgerConfigError
 from intentbus.ledger.stores import store_for
+from intentbus.ledger.view import PositionView
 from intentbus.schemas import ListPositions, encode
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class LedgerService:
         self.topology = topology
         self.rebuild = rebuild
         self.store = store_for(db)  # a SQLite file, or a postgresql:// URL
+        # every change goes through the view, so it answers position reads from memory
+        self.view = PositionView(self.store)
         self.backup: str | None = None  # where --rebuild set the old ledger aside
         self.halt = Halt()
         self._heartbeat: HeartbeatLoop | None = None
@@ -93,7 +96,7 @@ class LedgerService:
         results_spec, fills_spec = ledger_consumer_specs(topology, durable)
         self.results = OrderedApplier(
             spec=results_spec,
-            store=self.store,
+            store=self.view,
             apply=apply_results_message,
             halt=self.halt,
             progress=AppliedProgress(),
@@ -101,12 +104,14 @@ class LedgerService:
         )
         self.fills = OrderedApplier(
             spec=fills_spec,
-            store=self.store,
+            store=self.view,
             apply=apply_fill_message,
             halt=self.halt,
             progress=AppliedProgress(),
         )
-        self._api = PositionApi(self.store, self.results.progress, self.fills.progress)
+        self._api = PositionApi(
+            self.store, self.results.progress, self.fills.progress, view=self.view
+        )
         self._nc: Client | None = None
         self._subs: list[Subscription] = []
         self._requests: set[asyncio.Task[None]] = set()

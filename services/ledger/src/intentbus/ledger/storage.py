@@ -148,6 +148,13 @@ class LedgerTransaction(Protocol):
         """Return a position's working orders."""
 
 
+class Transactions(Protocol):
+    """Open the ledger's read-write transactions (a store, or a view kept over one)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[LedgerTransaction]:
+        """Return an async context running one atomic read-write transaction."""
+
+
 class LedgerStore(Protocol):
     """Keep positions, fills, result summaries, working orders and the handled sequences."""
 
