@@ -30,11 +30,13 @@ from intentbus.schemas.intent import ExecutionIntent, build_intent, new_intent_i
 from intentbus.schemas.operational import DeadLetter, Mark
 from intentbus.schemas.plan import ExecutionPlan, Skip
 from intentbus.schemas.position import (
+    MAX_POSITIONS_PER_QUERY,
     ListPositions,
     OpenPosition,
     Position,
     PositionQuery,
     PositionReply,
+    PositionsQuery,
 )
 from intentbus.schemas.result import (
     ExecutionResult,
@@ -46,6 +48,7 @@ from intentbus.schemas.result import (
 __all__ = [
     "CLOSING_ACTIONS",
     "INCREASING_ACTIONS",
+    "MAX_POSITIONS_PER_QUERY",
     "ActionType",
     "DeadLetter",
     "Direction",
@@ -71,6 +74,7 @@ __all__ = [
     "Position",
     "PositionQuery",
     "PositionReply",
+    "PositionsQuery",
     "Side",
     "Skip",
     "SkipReason",

@@ -13,6 +13,7 @@ from intentbus.schemas.fields import (
     Symbol,
     Timestamp,
     check_ids,
+    ids_are_safe,
 )
 
 POSITION_TAG = "intentbus.position.v1"
@@ -67,6 +68,36 @@ class PositionQuery(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         check_ids(self, ("position_id",))
+
+
+MAX_POSITIONS_PER_QUERY = 256  # a reply of that many positions stays far below 1 MB
+
+
+class PositionsQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask for several positions at once, each as :class:`PositionQuery` would.
+
+    The ledger answers with the positions it knows (an unknown id is left out) once it
+    applied ``RESULTS`` and ``FILLS`` up to these seqs: callers asking together share
+    the highest seqs any of them needs.
+    """
+
+    position_ids: tuple[Identifier, ...]
+    min_results_seq: int = 0
+    min_fills_seq: int = 0
+    wait_ms: int = 2_000
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.position_ids) <= MAX_POSITIONS_PER_QUERY:
+            raise ValueError(
+                f"`position_ids` holds {len(self.position_ids)} ids: "
+                f"ask for 1 to {MAX_POSITIONS_PER_QUERY} at once"
+            )
+        if not ids_are_safe(*self.position_ids):
+            bad = next(i for i in self.position_ids if not ids_are_safe(i))
+            raise ValueError(
+                f"`position_ids` holds {bad!r}, which is not subject-safe: use letters, "
+                "digits, '_', '-' or '=' (no '.', '*', '>' or whitespace)"
+            )
 
 
 class OpenPosition(msgspec.Struct, frozen=True, kw_only=True):

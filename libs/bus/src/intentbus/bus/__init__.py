@@ -3,6 +3,7 @@
 from intentbus.bus.connection import BusSettings, connect
 from intentbus.bus.consumer import Ack, Disposition, MessageConsumer, Nak, Term
 from intentbus.bus.control import HaltStore, HeartbeatLoop, ServiceRegistry
+from intentbus.bus.position_reads import PositionReads
 from intentbus.bus.positions import LedgerError, LedgerUnavailable, PositionClient, last_drifts
 from intentbus.bus.publisher import Publisher, PublishFailed, publish_with_id
 from intentbus.bus.refusals import PermissionDenied
@@ -31,6 +32,7 @@ __all__ = [
     "Nak",
     "PermissionDenied",
     "PositionClient",
+    "PositionReads",
     "PublishFailed",
     "Publisher",
     "Replies",

@@ -1,12 +1,14 @@
 """Client of the ledger's position request/reply API.
 
-The ledger answers on ``ledger.positions.get|list|open`` (under the namespace).
+The ledger answers on ``ledger.positions.get|get_many|list|open`` (under the namespace).
 ``get`` waits until the ledger has applied the ``RESULTS`` and ``FILLS`` streams up to
 the sequences asked for (read-your-writes), so an executor that just published a fill
 or a result sizes the next intent of that position on a view that includes it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
@@ -24,6 +26,7 @@ from intentbus.schemas import (
     Position,
     PositionQuery,
     PositionReply,
+    PositionsQuery,
     decoder,
     encode,
 )
@@ -89,6 +92,19 @@ class PositionClient:
         wait_s = query.wait_ms / 1000.0
         reply = await self._request("get", encode(query), self._timeout_s + wait_s)
         return reply.positions[0] if reply.positions else None
+
+    async def get_many(
+        self, position_ids: Sequence[str], *, min_results_seq: int = 0, min_fills_seq: int = 0
+    ) -> dict[str, Position]:
+        """Return the known positions of several ids (at most ``MAX_POSITIONS_PER_QUERY``)."""
+        query = PositionsQuery(
+            position_ids=tuple(position_ids),
+            min_results_seq=min_results_seq,
+            min_fills_seq=min_fills_seq,
+        )
+        wait_s = query.wait_ms / 1000.0
+        reply = await self._request("get_many", encode(query), self._timeout_s + wait_s)
+        return {position.position_id: position for position in reply.positions}
 
     async def list(self, *, venue: str | None = None, book_id: str | None = None) -> PositionReply:
         """Return every position, or those of one venue or book."""

@@ -35,7 +35,14 @@ from typing import TypeVar
 from nats.aio.msg import Msg
 
 from intentbus import telemetry
-from intentbus.bus import LedgerError, LedgerUnavailable, PositionClient, Publisher, waits
+from intentbus.bus import (
+    LedgerError,
+    LedgerUnavailable,
+    PositionClient,
+    PositionReads,
+    Publisher,
+    waits,
+)
 from intentbus.executor import results
 from intentbus.executor.base import BaseExecutor, OrderNotFound, VenueOrder
 from intentbus.executor.claims import Claim, ClaimState, ClaimStore
@@ -76,7 +83,7 @@ class IntentIntake:
         self,
         executor: BaseExecutor,
         publisher: Publisher,
-        positions: PositionClient,
+        positions: PositionReads | PositionClient,
         claims: ClaimStore,
         orders: WorkingOrderStore,
         follower: OrderFollower,

@@ -28,6 +28,7 @@ from intentbus.bus import (
     MessageConsumer,
     Nak,
     PositionClient,
+    PositionReads,
     Publisher,
     Replies,
     Term,
@@ -150,7 +151,8 @@ class ExecutorRuntime:
         self._intake = IntentIntake(
             self._executor,
             self._publisher,
-            PositionClient(self._nc, self._topology, replies=self._replies),
+            # the reads of position lanes that reach them together share one request
+            PositionReads(PositionClient(self._nc, self._topology, replies=self._replies)),
             claims,
             orders,
             follower,

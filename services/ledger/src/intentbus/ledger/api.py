@@ -23,6 +23,7 @@ from intentbus.schemas import (
     Position,
     PositionQuery,
     PositionReply,
+    PositionsQuery,
     decoder,
 )
 
@@ -108,6 +109,7 @@ class PositionApi:
         self._results = results
         self._fills = fills
         self._query = decoder(PositionQuery)
+        self._many = decoder(PositionsQuery)
         self._list = decoder(ListPositions)
         self._open = decoder(OpenPosition)
 
@@ -116,6 +118,8 @@ class PositionApi:
         try:
             if operation == "get":
                 return await self.get(self._query.decode(data))
+            if operation == "get_many":
+                return await self.get_many(self._many.decode(data))
             if operation == "list":
                 return await self.list(self._list.decode(data))
             if operation == "open":
@@ -129,23 +133,39 @@ class PositionApi:
 
     async def get(self, query: PositionQuery) -> PositionReply:
         """Return one position once ``RESULTS`` and ``FILLS`` are applied up to the query's seqs."""
+        return await self._positions(
+            (query.position_id,), query.min_results_seq, query.min_fills_seq, query.wait_ms
+        )
+
+    async def get_many(self, query: PositionsQuery) -> PositionReply:
+        """Return the known positions of several ids, as :meth:`get` returns one."""
+        return await self._positions(
+            query.position_ids, query.min_results_seq, query.min_fills_seq, query.wait_ms
+        )
+
+    async def _positions(
+        self, ids: Iterable[str], min_results_seq: int, min_fills_seq: int, wait_ms: int
+    ) -> PositionReply:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + min(max(query.wait_ms, 0), MAX_WAIT_MS) / 1000.0
+        deadline = loop.time() + min(max(wait_ms, 0), MAX_WAIT_MS) / 1000.0
         for name, progress, wanted in (
-            ("results", self._results, query.min_results_seq),
-            ("fills", self._fills, query.min_fills_seq),
+            ("results", self._results, min_results_seq),
+            ("fills", self._fills, min_fills_seq),
         ):
             if not await progress.reached(wanted, deadline - loop.time()):
                 return self._error(
                     f"ledger behind: {name} applied {progress.seq} < wanted {wanted}"
                 )
         results_seq, fills_seq = self._results.seq, self._fills.seq
-        found = await self._view.get(query.position_id)
-        positions: tuple[Position, ...] = ()
-        if found is not None:
-            state, working = found
-            positions = (to_position(state, working, results_seq, fills_seq),)
-        return PositionReply(positions=positions, results_seq=results_seq, fills_seq=fills_seq)
+        positions: list[Position] = []
+        for position_id in dict.fromkeys(ids):  # each once, in the order asked
+            found = await self._view.get(position_id)
+            if found is not None:
+                state, working = found
+                positions.append(to_position(state, working, results_seq, fills_seq))
+        return PositionReply(
+            positions=tuple(positions), results_seq=results_seq, fills_seq=fills_seq
+        )
 
     async def list(self, query: ListPositions) -> PositionReply:
         """Return every position of the venue and/or book asked for."""

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DURABLE = "ledger"
 QUEUE_GROUP = "ledger"
-OPERATIONS = ("get", "list", "open")
+OPERATIONS = ("get", "get_many", "list", "open")
 PROBE_VENUE = "ledger-probe"
 FILLS_WAIT_S = 5.0
 
