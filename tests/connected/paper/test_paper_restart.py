@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 
 from intentbus.executor.base import VenueEvent, VenueGap
@@ -204,3 +205,32 @@ async def _lease(kv: KeyValue) -> LeaseRecord:
     entry = await kv.get(LEASE_KEY)
     assert entry.value is not None
     return msgspec.json.decode(entry.value, type=LeaseRecord)
+
+
+async def test_one_steps_events_of_an_account_arrive_as_one_message_in_order(
+    start_paper: StartPaper,
+) -> None:
+    paper = await start_paper(prices={"BTC": 100.0})
+    subjects = PaperSubjects(paper.topology, paper.config.name)
+    heard: list[bytes] = []
+
+    async def hear(msg: Msg) -> None:
+        if b'"order"' in msg.data or b'"fill"' in msg.data:  # not a heartbeat
+            heard.append(msg.data)
+
+    sub = await paper.nc.subscribe(subjects.events("main"), cb=hear)
+    await paper.nc.flush()
+    order = market(Side.BUY, 1.0, 101.0)  # accepted and filled in one step
+    await paper.executor.place(order)
+    await paper.wait_events(order.client_order_id, fills=1, orders=1)
+
+    async def count() -> int:
+        return len(heard)
+
+    await wait_for(count, until=bool, what="the step's message")
+    await sub.unsubscribe()
+    (one,) = heard
+    events = msgspec.json.decode(one, type=list[PaperEvent])
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + len(events)))
+    assert sorted(e.fill is not None for e in events) == [False, True]  # the order, its fill
+    assert paper.seen.gaps() == []  # the feed took each event of the array in turn

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -49,7 +49,7 @@ class Committer:
         state: VenueState,
         venue: str,
         journal: Journal,
-        publish: Callable[[PaperEvent], Awaitable[None]],
+        publish: Callable[[Sequence[PaperEvent]], Awaitable[None]],
         applied: Callable[[JournalEntry], None],
     ) -> None:
         self._state = state
@@ -131,8 +131,11 @@ class Committer:
                 _fail([p for p, _ in built], error)
                 return
             self._state.apply(entry, seq)
+            by_account: dict[str, list[PaperEvent]] = {}
             for event in events:
-                await self._publish(event)
+                by_account.setdefault(event.account, []).append(event)
+            for account_events in by_account.values():  # one message per account and entry
+                await self._publish(account_events)
             self._applied(entry)
         for pending, result in built:
             if not pending.done.done():

@@ -33,7 +33,8 @@ class EventFeed:
         self._nc = nc
         self._subjects = subjects
         self._baselines = baselines
-        self._decoder = msgspec.json.Decoder(PaperEvent)
+        # one event, or an array of one account's events of one venue step
+        self._decoder = msgspec.json.Decoder(PaperEvent | list[PaperEvent])
         self._sink: EventSink | None = None
         self._sub: Subscription | None = None
         self._seqs: dict[str, int] = {}
@@ -85,10 +86,14 @@ class EventFeed:
 
     async def _on_msg(self, msg: Msg) -> None:
         try:
-            event = self._decoder.decode(msg.data)
+            decoded = self._decoder.decode(msg.data)
         except msgspec.MsgspecError:
             log.warning("paper feed: ignoring an invalid event on %s", msg.subject)
             return
+        for event in decoded if isinstance(decoded, list) else (decoded,):
+            await self._on_event(event)
+
+    async def _on_event(self, event: PaperEvent) -> None:
         account = event.account
         last = self._seqs.get(account, 0)
         heartbeat = event.order is None and event.fill is None

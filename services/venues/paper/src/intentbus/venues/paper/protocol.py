@@ -5,7 +5,9 @@ with msgspec. Every reply is one of the op's reply structs or an :class:`ErrorRe
 (tagged by ``kind``). Live events go to ``<ns>.venue.paper.<name>.events.<account>`` as
 core NATS messages (lossy, like a WebSocket): each :class:`PaperEvent` carries the
 account's event sequence number, so a client that sees ``seq`` jump knows it missed
-some. Heartbeats (no order, no fill) repeat the current sequence number.
+some. The events of one account from one venue step go out as one message (a JSON
+array of them when there are several). Heartbeats (no order, no fill) repeat the
+current sequence number.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -164,9 +164,13 @@ class PaperVenueServer:
         if any(r.valid_until is not None and r.order.state.is_live for r in entry.orders):
             self._wake.set()  # the timer looks at the next expiry again
 
-    async def _publish(self, event: PaperEvent) -> None:
+    async def _publish(self, events: Sequence[PaperEvent]) -> None:
+        """Send one account's events of one step: one event as is, several as an array."""
+        body = events[0] if len(events) == 1 else events
         with contextlib.suppress(Exception):  # a lossy feed: clients notice the gap
-            await self._nc.publish(self.subjects.events(event.account), self._encoder.encode(event))
+            await self._nc.publish(
+                self.subjects.events(events[0].account), self._encoder.encode(body)
+            )
 
     async def _on_mark(self, mark: Mark) -> None:
         if not self._serving:
@@ -239,7 +243,7 @@ class PaperVenueServer:
             now = datetime.now(UTC)
             for account in self.state.accounts.values():
                 beat = PaperEvent(account=account.account, seq=account.event_seq, at=now)
-                await self._publish(beat)
+                await self._publish((beat,))
 
     async def _renew(self) -> None:
         try:
