@@ -1,5 +1,6 @@
 """The intentbus bus: connection, topology, provisioning, publishing and consuming."""
 
+from intentbus.bus.coalesce import Coalescer
 from intentbus.bus.connection import BusSettings, connect
 from intentbus.bus.consumer import Ack, Disposition, MessageConsumer, Nak, Term
 from intentbus.bus.control import HaltStore, HeartbeatLoop, ServiceRegistry
@@ -21,6 +22,7 @@ from intentbus.bus.subjects import InvalidSubjectToken, Topology, check_token
 __all__ = [
     "Ack",
     "BusSettings",
+    "Coalescer",
     "ConsumerSpec",
     "Disposition",
     "HaltStore",

@@ -1,33 +1,31 @@
 """Send the position reads asked for in one event-loop turn as one ``get_many`` request.
 
 An executor reads a position before sizing each intent; at load, many of its position
-lanes reach that read in the same turn (their previous round trips answered by one
-burst of replies). Each read still gets exactly what ``get`` would give it: the reads
-of one request share the highest ``RESULTS`` and ``FILLS`` seqs any of them needs, so
-each sees at least its own writes. A ledger that does not answer ``get_many`` (one
-older than it) is asked with one ``get`` per read instead.
+lanes reach that read in the same turn. Each read still gets exactly what ``get`` would
+give it: the reads of one request share the highest ``RESULTS`` and ``FILLS`` seqs any
+of them needs, so each sees at least its own writes. A ledger that does not answer
+``get_many`` (one older than it) is asked with one ``get`` per read instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from intentbus.bus.coalesce import Coalescer
 from intentbus.bus.positions import LedgerUnavailable, PositionClient
 from intentbus.schemas import MAX_POSITIONS_PER_QUERY, Position
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Read:
     position_id: str
     min_results_seq: int
     min_fills_seq: int
-    answer: asyncio.Future[Position | None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 class PositionReads:
@@ -35,44 +33,55 @@ class PositionReads:
 
     def __init__(self, client: PositionClient) -> None:
         self._client = client
-        self._pending: list[_Read] = []
-        self._sending: set[asyncio.Task[None]] = set()
-        self._many = True  # False once the ledger was found not to answer get_many
-        self.requests = 0
-        self.reads = 0
+        self._reads: Coalescer[_Read, Position | None] = Coalescer(
+            self._many, max_batch=MAX_POSITIONS_PER_QUERY, send_one=self._one
+        )
+        self._batching = True  # False once the ledger was found not to answer get_many
+
+    @property
+    def batching(self) -> bool:
+        """Say whether reads are still sent as ``get_many`` (False: the ledger lacks it)."""
+        return self._batching
+
+    @property
+    def requests(self) -> int:
+        """Return how many requests the reads took."""
+        return self._reads.batches
+
+    @property
+    def reads(self) -> int:
+        """Return how many reads were asked."""
+        return self._reads.calls
 
     async def get(
         self, position_id: str, *, min_results_seq: int = 0, min_fills_seq: int = 0
     ) -> Position | None:
         """Return one position as :meth:`PositionClient.get` does."""
-        read = _Read(position_id, min_results_seq, min_fills_seq)
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._pending.append(read)
-        return await read.answer
-
-    @property
-    def batching(self) -> bool:
-        """Say whether reads are still sent as ``get_many`` (False: the ledger lacks it)."""
-        return self._many
+        return await self._reads.call(_Read(position_id, min_results_seq, min_fills_seq))
 
     async def close(self) -> None:
         """Wait for the requests under way."""
-        await asyncio.gather(*self._sending, return_exceptions=True)
+        await self._reads.close()
 
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), MAX_POSITIONS_PER_QUERY):
-            task = asyncio.create_task(self._send(pending[start : start + MAX_POSITIONS_PER_QUERY]))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+    async def _one(self, read: _Read) -> Position | None:
+        return await self._client.get(
+            read.position_id,
+            min_results_seq=read.min_results_seq,
+            min_fills_seq=read.min_fills_seq,
+        )
 
-    async def _send(self, reads: list[_Read]) -> None:
-        self.requests += 1
-        self.reads += len(reads)
-        if len(reads) == 1 or not self._many:
-            await asyncio.gather(*(self._one(read) for read in reads))
-            return
+    async def _each(self, reads: list[_Read]) -> list[Position | Exception | None]:
+        answers = await asyncio.gather(*(self._one(read) for read in reads), return_exceptions=True)
+        each: list[Position | Exception | None] = []
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                raise answer  # cancelled: not an answer
+            each.append(answer)
+        return each
+
+    async def _many(self, reads: list[_Read]) -> Sequence[Position | Exception | None]:
+        if not self._batching:
+            return await self._each(reads)
         try:
             found = await self._client.get_many(
                 [read.position_id for read in reads],
@@ -81,38 +90,9 @@ class PositionReads:
             )
         except LedgerUnavailable:
             # no ledger, or one that serves no get_many: one get each tells which
-            await asyncio.gather(*(self._one(read) for read in reads))
-            if all(_answered(read) for read in reads):
+            answers = await self._each(reads)
+            if not any(isinstance(answer, Exception) for answer in answers):
                 log.warning("the ledger does not answer get_many: reading one position a time")
-                self._many = False
-            return
-        except Exception as exc:
-            for read in reads:
-                _fail(read, exc)
-            return
-        for read in reads:
-            if not read.answer.done():
-                read.answer.set_result(found.get(read.position_id))
-
-    async def _one(self, read: _Read) -> None:
-        try:
-            position = await self._client.get(
-                read.position_id,
-                min_results_seq=read.min_results_seq,
-                min_fills_seq=read.min_fills_seq,
-            )
-        except Exception as exc:
-            _fail(read, exc)
-            return
-        if not read.answer.done():
-            read.answer.set_result(position)
-
-
-def _answered(read: _Read) -> bool:
-    answer = read.answer
-    return answer.done() and not answer.cancelled() and answer.exception() is None
-
-
-def _fail(read: _Read, exc: Exception) -> None:
-    if not read.answer.done():
-        read.answer.set_exception(exc)
+                self._batching = False
+            return answers
+        return [found.get(read.position_id) for read in reads]

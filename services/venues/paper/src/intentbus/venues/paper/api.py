@@ -20,9 +20,12 @@ from intentbus.executor.base import VenueFill
 from intentbus.venues.paper.committer import Unavailable
 from intentbus.venues.paper.constants import PAGE_SIZE
 from intentbus.venues.paper.protocol import (
+    BATCH_OPS,
     REQUEST_TYPES,
     AccountsReply,
     AccountView,
+    BatchReply,
+    BatchRequest,
     ErrorReply,
     FillsReply,
     FillsRequest,
@@ -121,7 +124,42 @@ class ApiHandler:
             return self._accounts(request.account)
         if op == "orders" and isinstance(request, ListRequest):
             return self._orders(request)
+        if op == "batch" and isinstance(request, BatchRequest):
+            return await self._batch(request)
         return await self._server.commit(lambda step: self._build(op, request, step), group=True)
+
+    async def _batch(self, batch: BatchRequest) -> BatchReply:
+        """Answer every call of a batch in one step, in order; a bad call spoils no other."""
+        calls: list[tuple[str, Any] | ErrorReply] = []
+        for call in batch.calls:
+            if call.op not in BATCH_OPS:
+                calls.append(ErrorReply(code="bad_request", message=f"{call.op!r} in a batch"))
+                continue
+            try:
+                calls.append((call.op, self._decoders[call.op].decode(call.request)))
+            except (msgspec.MsgspecError, ValueError) as exc:
+                message = f"invalid {call.op} request: {exc}"
+                calls.append(ErrorReply(code="bad_request", message=message))
+
+        def build(step: Step) -> list[Reply]:
+            replies: list[Reply] = []
+            for call in calls:
+                if isinstance(call, ErrorReply):
+                    replies.append(call)
+                    continue
+                saved = step.checkpoint()
+                try:
+                    replies.append(self._build(*call, step))
+                except Exception as exc:  # a bug in one call: the others go on
+                    step.rollback(saved)
+                    log.exception("paper venue: a batched %s failed", call[0])
+                    replies.append(
+                        ErrorReply(code="internal", message=f"{call[0]} failed: {exc!r}")
+                    )
+            return replies
+
+        replies = await self._server.commit(build, group=True)
+        return BatchReply(replies=tuple(msgspec.Raw(self._encoder.encode(r)) for r in replies))
 
     def _build(self, op: str, request: Any, step: Step) -> Reply:
         """Act on (or read through) ``step``: the state with the earlier requests' changes."""

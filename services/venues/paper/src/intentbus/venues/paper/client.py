@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -11,13 +13,18 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from intentbus import telemetry
-from intentbus.bus import Replies
+from intentbus.bus import Coalescer, Replies
 from intentbus.executor.base import OrderNotFound, VenueFill, VenueOrder
 from intentbus.schemas import ExecutionPlan
 from intentbus.venues.paper.protocol import (
+    BATCH_OPS,
+    MAX_BATCH_CALLS,
     REPLY_TYPES,
     AccountsReply,
     AccountView,
+    BatchCall,
+    BatchReply,
+    BatchRequest,
     ErrorReply,
     FillsReply,
     FillsRequest,
@@ -34,6 +41,8 @@ from intentbus.venues.paper.protocol import (
 )
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
+ORDERED_OPS = BATCH_OPS | {"fills"}  # the ops the venue answers in arrival order
 
 
 class VenueUnavailable(ConnectionError):
@@ -67,9 +76,36 @@ class PaperVenueClient:
         self._decoders: dict[str, msgspec.json.Decoder[Any]] = {
             op: msgspec.json.Decoder(kind) for op, kind in REPLY_TYPES.items()
         }
+        self._calls: Coalescer[tuple[str, msgspec.Struct], Any] = Coalescer(
+            self._send_batch,
+            max_batch=MAX_BATCH_CALLS,
+            send_one=self._send_one,
+            alone=lambda call: call[0] not in BATCH_OPS,  # fills: its pages are large
+        )
+        self._batching = True  # False once the server was found to answer no batch
 
     async def call(self, op: str, request: msgspec.Struct, expected: type[R]) -> R:
-        """Send one request; return its reply or raise the error it carries."""
+        """Send one request; return its reply or raise the error it carries.
+
+        Order and net calls made in one loop turn go out as one ``batch`` (answered in
+        one venue step, each as if sent alone), unless a trace is being recorded: each
+        call then carries its own trace context. Every call the venue orders (orders,
+        nets, fills) goes out in call order, so each sees the changes asked before it.
+        """
+        if op in ORDERED_OPS and self._batching and not telemetry.in_trace():
+            reply = await self._calls.call((op, request))
+        else:
+            reply = await self._send(op, request)
+        if isinstance(reply, ErrorReply):
+            if reply.code == "not_found":
+                raise OrderNotFound(reply.message)
+            raise VenueError(reply.code, reply.message)
+        if not isinstance(reply, expected):
+            raise VenueError("internal", f"unexpected reply to {op}: {reply!r}")
+        return reply
+
+    async def _send(self, op: str, request: msgspec.Struct) -> Any:
+        """Send one request; return its decoded reply (an ``ErrorReply`` included)."""
         subject = self._subjects.api(op)
         payload = self._encoder.encode(request)
         # the venue server joins the trace
@@ -92,14 +128,32 @@ class PaperVenueClient:
             raise VenueUnavailable(
                 f"the paper venue did not answer {op} within {self._timeout_s:g}s"
             ) from None
-        reply = self._decoders[op].decode(msg.data)
+        return self._decoders[op].decode(msg.data)
+
+    async def _send_one(self, call: tuple[str, msgspec.Struct]) -> Any:
+        return await self._send(*call)
+
+    async def _send_batch(self, calls: list[tuple[str, msgspec.Struct]]) -> list[Any]:
+        """Send several calls as one ``batch``; return each call's decoded reply."""
+        batch = BatchRequest(
+            calls=tuple(
+                BatchCall(op=op, request=msgspec.Raw(self._encoder.encode(request)))
+                for op, request in calls
+            )
+        )
+        reply = await self._send("batch", batch)
+        if isinstance(reply, ErrorReply) and reply.message == "unknown operation 'batch'":
+            log.warning("the paper venue answers no batch: sending each call alone")
+            self._batching = False  # a server older than this client
+            return list(await asyncio.gather(*(self._send(op, r) for op, r in calls)))
         if isinstance(reply, ErrorReply):
-            if reply.code == "not_found":
-                raise OrderNotFound(reply.message)
-            raise VenueError(reply.code, reply.message)
-        if not isinstance(reply, expected):
-            raise VenueError("internal", f"unexpected reply to {op}: {reply!r}")
-        return reply
+            return [reply] * len(calls)
+        if not isinstance(reply, BatchReply) or len(reply.replies) != len(calls):
+            raise VenueError("internal", f"unexpected reply to a batch of {len(calls)}: {reply!r}")
+        return [
+            self._decoders[op].decode(raw)
+            for (op, _), raw in zip(calls, reply.replies, strict=True)
+        ]
 
     async def meta(self) -> MetaReply:
         """Return the venue's rules, accounts, prices and event sequence numbers."""

@@ -104,6 +104,28 @@ class ListRequest(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = PAGE_SIZE
 
 
+# the ops a batch may carry, and how many calls at most
+BATCH_OPS: Final = frozenset({"place", "cancel", "status", "fence", "net"})
+MAX_BATCH_CALLS: Final = 100
+
+
+class BatchCall(msgspec.Struct, frozen=True, kw_only=True):
+    """One call of a batch: an op of :data:`BATCH_OPS` and its request, as sent alone."""
+
+    op: str
+    request: msgspec.Raw
+
+
+class BatchRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Several calls answered in one step, in order, as if each had been sent alone."""
+
+    calls: tuple[BatchCall, ...]
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.calls) <= MAX_BATCH_CALLS:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH_CALLS} calls, not {len(self.calls)}")
+
+
 REQUEST_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
     "meta": MetaRequest,
     "place": PlaceRequest,
@@ -114,6 +136,7 @@ REQUEST_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
     "net": NetRequest,
     "accounts": ListRequest,
     "orders": ListRequest,
+    "batch": BatchRequest,
 }
 
 
@@ -193,7 +216,22 @@ class OrdersReply(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", t
     orders: list[VenueOrder]
 
 
-Reply = MetaReply | OrderReply | FillsReply | NetReply | AccountsReply | OrdersReply | ErrorReply
+class BatchReply(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="batch"):
+    """The replies to a batch's calls, in its order, each as its op answers alone."""
+
+    replies: tuple[msgspec.Raw, ...]
+
+
+Reply = (
+    MetaReply
+    | OrderReply
+    | FillsReply
+    | NetReply
+    | AccountsReply
+    | OrdersReply
+    | BatchReply
+    | ErrorReply
+)
 
 REPLY_TYPES: Final[dict[str, Any]] = {
     "meta": MetaReply | ErrorReply,
@@ -205,6 +243,7 @@ REPLY_TYPES: Final[dict[str, Any]] = {
     "net": NetReply | ErrorReply,
     "accounts": AccountsReply | ErrorReply,
     "orders": OrdersReply | ErrorReply,
+    "batch": BatchReply | ErrorReply,
 }
 
 
