@@ -22,6 +22,7 @@ from intentbus.executor import results
 from intentbus.executor.claims import ClaimState, ClaimStore
 from intentbus.executor.kv import ensure_bucket
 from intentbus.schemas import Skip, SkipReason, build_intent
+from intentbus.testing import wait_for
 
 
 async def test_a_publish_is_acked_like_nats_py_and_deduplicated(
@@ -116,4 +117,28 @@ async def test_claims_through_replies_create_once_and_finish(
     assert stored is not None
     assert (stored.state, stored.owner, stored.result) == (ClaimState.DONE, "me", skipped)
     assert stored.revision == 2
+    await js.delete_key_value(name)
+
+
+async def test_an_unconfirmed_finish_is_stored_all_the_same(
+    nc: Client, js: JetStreamContext, topology: Topology
+) -> None:
+    name = topology.bucket("claims-unconfirmed")
+    kv = await ensure_bucket(js, name)
+    claims = ClaimStore(kv, replies=Replies(nc), bucket=name, nc=nc)
+    intent = build_intent(
+        action="add",
+        size_frac=0.1,
+        position_id="p1",
+        token_contract="BTC",
+        token_chain="paper",
+        book_id="main",
+    )
+    done = results.skipped(intent, "paper", Skip(reason=SkipReason.HOLD.value))
+    await claims.finish(intent.intent_id, "me", done, read_previous=False, confirmed=False)
+    stored = await wait_for(
+        lambda: claims.get(intent.intent_id), until=lambda c: c is not None, what="the claim"
+    )
+    assert stored is not None
+    assert (stored.state, stored.result) == (ClaimState.DONE, done)
     await js.delete_key_value(name)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import msgspec
+from nats.aio.client import Client
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -64,12 +65,21 @@ class ClaimStore:
 
     With ``replies`` (and the bucket's name) a claim is created and finished through
     them, the KV protocol's own messages on a lighter path; reads and the rare
-    conflict go through nats-py's ``KeyValue``.
+    conflict go through nats-py's ``KeyValue``. With ``nc`` too, a finish may be sent
+    unconfirmed (see :meth:`finish`).
     """
 
-    def __init__(self, kv: KeyValue, *, replies: Replies | None = None, bucket: str = "") -> None:
+    def __init__(
+        self,
+        kv: KeyValue,
+        *,
+        replies: Replies | None = None,
+        bucket: str = "",
+        nc: Client | None = None,
+    ) -> None:
         self._kv = kv
         self._replies = replies if bucket else None
+        self._nc = nc if bucket else None
         self._subject = f"$KV.{bucket}."
 
     async def _create(self, key: str, value: bytes) -> int:
@@ -140,17 +150,24 @@ class ClaimStore:
         *,
         claimed_at: datetime | None = None,
         read_previous: bool = True,
+        confirmed: bool = True,
     ) -> None:
         """Mark the intent done with its final result (the result is final: overwrite).
 
         ``claimed_at`` is kept from the claim: given, or read from it unless
-        ``read_previous`` is False.
+        ``read_previous`` is False. ``confirmed=False`` sends the record without waiting
+        for the stream's ack, for a result already published: were the record lost, the
+        claim stays ``claimed``, and an intent delivered again asks the venue for the
+        order and publishes the same result (same ids: dropped as a copy).
         """
         if claimed_at is None and read_previous:
             previous = await self.get(intent_id)
             claimed_at = previous.claimed_at if previous else None
-        stored = _done(intent_id, owner, result, claimed_at)
-        await self._put(intent_id, msgspec.json.encode(stored))
+        value = msgspec.json.encode(_done(intent_id, owner, result, claimed_at))
+        if not confirmed and self._nc is not None:
+            await self._nc.publish(self._subject + intent_id, value)
+            return
+        await self._put(intent_id, value)
 
 
 def _done(

@@ -297,10 +297,18 @@ class OrderFollower:
             fills=tracked.totals,
         )
         # Any order is safe: a done claim is republished, a missing record is re-found
-        # through the claim; until all three succeeded the order stays followed here.
+        # through the claim; until the result and the record's delete succeeded the order
+        # stays followed here. The done claim goes unconfirmed: lost, it leaves the claim
+        # "claimed", which a redelivered intent settles by asking the venue.
         writes: list[Awaitable[object]] = [
             self._publisher.result(result),
-            self._claims.finish(w.intent.intent_id, self._owner, result, claimed_at=w.placed_at),
+            self._claims.finish(
+                w.intent.intent_id,
+                self._owner,
+                result,
+                claimed_at=w.placed_at,
+                confirmed=False,
+            ),
         ]
         if tracked.recorded:
             writes.append(self._store.delete(w))

@@ -132,7 +132,9 @@ class ExecutorRuntime:
         await provision(self._js, self._topology)
         bucket = self._topology.bucket
         claims_kv = await ensure_bucket(self._js, bucket(CLAIMS_BUCKET))
-        claims = ClaimStore(claims_kv, replies=self._replies, bucket=bucket(CLAIMS_BUCKET))
+        claims = ClaimStore(
+            claims_kv, replies=self._replies, bucket=bucket(CLAIMS_BUCKET), nc=self._nc
+        )
         orders = WorkingOrderStore(await ensure_bucket(self._js, bucket(ORDERS_BUCKET)))
         self._orders = orders
         follower = OrderFollower(
