@@ -37,6 +37,7 @@ class PositionReads:
             self._many, max_batch=MAX_POSITIONS_PER_QUERY, send_one=self._one
         )
         self._batching = True  # False once the ledger was found not to answer get_many
+        self._seen = (0, 0)  # the RESULTS and FILLS seqs the ledger last said it applied
 
     @property
     def batching(self) -> bool:
@@ -64,11 +65,17 @@ class PositionReads:
         await self._reads.close()
 
     async def _one(self, read: _Read) -> Position | None:
-        return await self._client.get(
+        position = await self._client.get(
             read.position_id,
             min_results_seq=read.min_results_seq,
             min_fills_seq=read.min_fills_seq,
         )
+        if position is not None:
+            self._saw(position.results_seq, position.fills_seq)
+        return position
+
+    def _saw(self, results_seq: int, fills_seq: int) -> None:
+        self._seen = (max(self._seen[0], results_seq), max(self._seen[1], fills_seq))
 
     async def _each(self, reads: list[_Read]) -> list[Position | Exception | None]:
         answers = await asyncio.gather(*(self._one(read) for read in reads), return_exceptions=True)
@@ -82,8 +89,30 @@ class PositionReads:
     async def _many(self, reads: list[_Read]) -> Sequence[Position | Exception | None]:
         if not self._batching:
             return await self._each(reads)
+        # The reads the ledger had caught up with when it last answered go together and
+        # wait for nothing; those needing newer writes go together and wait for the
+        # newest of them. A read never waits behind another position's fresh write.
+        seen_results, seen_fills = self._seen
+        caught_up = [
+            r.min_results_seq <= seen_results and r.min_fills_seq <= seen_fills for r in reads
+        ]
+        groups = [
+            [index for index, ready in enumerate(caught_up) if ready is wanted]
+            for wanted in (True, False)
+        ]
+        groups = [group for group in groups if group]
+        got = await asyncio.gather(*(self._together([reads[i] for i in g]) for g in groups))
+        answers: list[Position | Exception | None] = [None] * len(reads)
+        for group, group_answers in zip(groups, got, strict=True):
+            for index, answer in zip(group, group_answers, strict=True):
+                answers[index] = answer
+        return answers
+
+    async def _together(self, reads: list[_Read]) -> list[Position | Exception | None]:
+        if len(reads) == 1 or not self._batching:
+            return await self._each(reads)
         try:
-            found = await self._client.get_many(
+            reply = await self._client.get_many(
                 [read.position_id for read in reads],
                 min_results_seq=max(read.min_results_seq for read in reads),
                 min_fills_seq=max(read.min_fills_seq for read in reads),
@@ -95,4 +124,8 @@ class PositionReads:
                 log.warning("the ledger does not answer get_many: reading one position a time")
                 self._batching = False
             return answers
+        except Exception as exc:
+            return [exc] * len(reads)
+        self._saw(reply.results_seq, reply.fills_seq)
+        found = {position.position_id: position for position in reply.positions}
         return [found.get(read.position_id) for read in reads]

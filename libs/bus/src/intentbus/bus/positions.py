@@ -95,7 +95,7 @@ class PositionClient:
 
     async def get_many(
         self, position_ids: Sequence[str], *, min_results_seq: int = 0, min_fills_seq: int = 0
-    ) -> dict[str, Position]:
+    ) -> PositionReply:
         """Return the known positions of several ids (at most ``MAX_POSITIONS_PER_QUERY``)."""
         query = PositionsQuery(
             position_ids=tuple(position_ids),
@@ -103,8 +103,7 @@ class PositionClient:
             min_fills_seq=min_fills_seq,
         )
         wait_s = query.wait_ms / 1000.0
-        reply = await self._request("get_many", encode(query), self._timeout_s + wait_s)
-        return {position.position_id: position for position in reply.positions}
+        return await self._request("get_many", encode(query), self._timeout_s + wait_s)
 
     async def list(self, *, venue: str | None = None, book_id: str | None = None) -> PositionReply:
         """Return every position, or those of one venue or book."""
