@@ -6,12 +6,15 @@ returns, and the consumers acknowledge messages only after that. Each transactio
 as TEXT (``str(Decimal)``), so they come back exactly. The schema is in
 :mod:`intentbus.ledger.sqlite_schema`; the statements in :mod:`intentbus.ledger.sql`.
 
-The interface is asynchronous, but SQLite's calls are quick and run inline: nothing in
-a transaction yields to the event loop, so two transactions never interleave.
+The interface is asynchronous, but SQLite's calls are quick and run inline, except the
+``COMMIT``, which waits for the disk: it runs in a worker thread, so the service goes on
+fetching and decoding meanwhile. One transaction at a time holds the connection (a
+lock); a read during a ``COMMIT`` waits for it on SQLite's own connection mutex.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -56,6 +59,7 @@ class SqliteStore(StoreReads):
         self.path = Path(path)
         self.read_only = read_only
         self._db: sqlite3.Connection | None = None
+        self._writing = asyncio.Lock()
 
     @property
     def label(self) -> str:
@@ -106,14 +110,15 @@ class SqliteStore(StoreReads):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
         """Run one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception)."""
-        db = self._conn
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield SqlTransaction(SqliteRunner(db), SQLITE, _SQL, locking=True)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        async with self._writing:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqlTransaction(SqliteRunner(db), SQLITE, _SQL, locking=True)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            await asyncio.to_thread(db.execute, "COMMIT")  # the fsync: off the event loop
 
     def _reader(self) -> SqlTransaction:
         return SqlTransaction(SqliteRunner(self._conn), SQLITE, _SQL, locking=False)
