@@ -21,7 +21,7 @@ from intentbus.bus.publisher import MSG_ID
 from intentbus.executor import results
 from intentbus.executor.claims import ClaimState, ClaimStore
 from intentbus.executor.kv import ensure_bucket
-from intentbus.schemas import Skip, SkipReason, build_intent
+from intentbus.schemas import ExecutionIntent, Skip, SkipReason, build_intent
 from intentbus.testing import wait_for
 
 
@@ -92,13 +92,8 @@ async def test_many_requests_in_flight_each_get_their_own_reply(
     await sub.unsubscribe()
 
 
-async def test_claims_through_replies_create_once_and_finish(
-    nc: Client, js: JetStreamContext, topology: Topology
-) -> None:
-    name = topology.bucket("claims-replies")
-    kv = await ensure_bucket(js, name)
-    claims = ClaimStore(kv, replies=Replies(nc), bucket=name)
-    intent = build_intent(
+def _intent() -> ExecutionIntent:
+    return build_intent(
         action="add",
         size_frac=0.1,
         position_id="p1",
@@ -106,6 +101,15 @@ async def test_claims_through_replies_create_once_and_finish(
         token_chain="paper",
         book_id="main",
     )
+
+
+async def test_claims_through_replies_create_once_and_finish(
+    nc: Client, js: JetStreamContext, topology: Topology
+) -> None:
+    name = topology.bucket("claims-replies")
+    kv = await ensure_bucket(js, name)
+    claims = ClaimStore(kv, replies=Replies(nc), bucket=name)
+    intent = _intent()
     skip = Skip(reason=SkipReason.EXPIRED.value, detail="test")
     skipped = results.skipped(intent, "paper", skip)
     assert await claims.record(intent.intent_id, "me", skipped) is True
@@ -126,14 +130,7 @@ async def test_an_unconfirmed_finish_is_stored_all_the_same(
     name = topology.bucket("claims-unconfirmed")
     kv = await ensure_bucket(js, name)
     claims = ClaimStore(kv, replies=Replies(nc), bucket=name, nc=nc)
-    intent = build_intent(
-        action="add",
-        size_frac=0.1,
-        position_id="p1",
-        token_contract="BTC",
-        token_chain="paper",
-        book_id="main",
-    )
+    intent = _intent()
     done = results.skipped(intent, "paper", Skip(reason=SkipReason.HOLD.value))
     await claims.finish(intent.intent_id, "me", done, read_previous=False, confirmed=False)
     stored = await wait_for(
