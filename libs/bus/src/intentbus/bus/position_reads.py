@@ -1,10 +1,11 @@
 """Send the position reads asked for in one event-loop turn as one ``get_many`` request.
 
 An executor reads a position before sizing each intent; at load, many of its position
-lanes reach that read in the same turn. Each read still gets exactly what ``get`` would
-give it: the reads of one request share the highest ``RESULTS`` and ``FILLS`` seqs any
-of them needs, so each sees at least its own writes. A ledger that does not answer
-``get_many`` (one older than it) is asked with one ``get`` per read instead.
+lanes reach that read in the same turn. Each read still gets what ``get`` would give it,
+at least its own writes: the reads the ledger had caught up with (by the seqs of its
+last answer) go in one request that waits for nothing; the others go in a second one
+that waits for the highest ``RESULTS`` and ``FILLS`` seqs any of them needs. A ledger
+that does not answer ``get_many`` (one older than it) is asked one ``get`` per read.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class PositionReads:
 
     @property
     def requests(self) -> int:
-        """Return how many requests the reads took."""
+        """Return how many times reads went out (one loop turn's reads, or a lone one)."""
         return self._reads.batches
 
     @property
