@@ -42,6 +42,7 @@ from intentbus.ledger.service import DEFAULT_DURABLE, LedgerConfigError, LedgerH
 from intentbus.ledger.storage import ResultSummary
 from intentbus.ledger.stores import store_for
 from intentbus.ledger.table import checks_table
+from intentbus.ledger.writer_claim import WRITER_WAIT_S
 from intentbus.schemas import Direction, Drift, OpenPosition, Position, validated
 from intentbus.telemetry import scrub
 
@@ -76,6 +77,14 @@ def ledger(
             "terms, and re-apply every fill and result from sequence 1.",
         ),
     ] = False,
+    writer_wait: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds to wait for another ledger writing the same db to stop before "
+            "refusing to start (one ledger writes a db).",
+        ),
+    ] = WRITER_WAIT_S,
     nats_url: NatsUrlOption = None,
     namespace: NamespaceOption = "",
     metrics_port: MetricsPortOption = None,
@@ -89,6 +98,7 @@ def ledger(
             db,
             durable=durable,
             rebuild=rebuild,
+            writer_wait_s=writer_wait,
         )
         check_token("durable", durable)
     except (InvalidSubjectToken, OSError) as exc:

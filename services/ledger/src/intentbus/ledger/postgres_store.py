@@ -3,7 +3,8 @@
 Two connections: one runs the write transactions, one after another (an asyncio lock
 keeps the FILLS and RESULTS appliers from interleaving on it, and ``SELECT ... FOR
 UPDATE`` locks a position against another process); the other, in autocommit, answers
-reads with what is committed. ``COMMIT`` returns once the server has the transaction
+reads with what is committed. A third holds the writer claim
+(:mod:`intentbus.ledger.writer_claim`). ``COMMIT`` returns once the server has the transaction
 durably (its ``synchronous_commit``), and the consumers acknowledge only after that.
 Amounts are NUMERIC, so they come back as the exact ``Decimal`` stored. The schema and
 its migrations are in :mod:`intentbus.ledger.postgres_schema`; the statements are the
@@ -32,12 +33,14 @@ from intentbus.ledger.reads import StoreReads
 from intentbus.ledger.rebuild import aside_stamp
 from intentbus.ledger.rows import REGISTRATION_COLUMNS, Row, registration
 from intentbus.ledger.sql import Dialect, SqlTransaction, statements
+from intentbus.ledger.writer_claim import claim
 from intentbus.telemetry import add_secret, scrub
 
 POSTGRES = Dialect(mark="%s", greatest="GREATEST", lock=" FOR UPDATE", encode=lambda row: row)
 _SQL = statements(POSTGRES)
 SCHEMES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT_S = 10
+WRITER_LOCK = 0x1B_1ED6E6  # pg_advisory_lock key of the one ledger writing a database
 
 
 def is_postgres_url(db: str) -> bool:
@@ -75,6 +78,7 @@ class PostgresStore(StoreReads):
         self._label = scrub(url)
         self._writer: Connection | None = None
         self._reading: Connection | None = None
+        self._holder: Connection | None = None  # holds the writer claim (a session lock)
         self._lock = asyncio.Lock()
 
     @property
@@ -106,12 +110,38 @@ class PostgresStore(StoreReads):
             raise
         self._writer = writer
 
+    async def claim_writer(self, wait_s: float) -> None:
+        """Take the database's ledger writer lock, a session lock of a connection of its own.
+
+        See :mod:`intentbus.ledger.writer_claim`.
+        """
+        if self._holder is not None:
+            return
+        conn = await self._connect()
+
+        async def try_once() -> bool:
+            query = await conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK,))
+            row = await query.fetchone()
+            return bool(row and row[0])
+
+        refusal = (
+            f"another ledger writes {self._label}: it holds the database's ledger writer "
+            f"lock (pg_advisory_lock {WRITER_LOCK}). One ledger writes a store; stop it "
+            "first, or give this one its own --db (partition by book)"
+        )
+        try:
+            await claim(try_once, wait_s, refusal)
+        except BaseException:
+            await conn.close()
+            raise
+        self._holder = conn
+
     async def close(self) -> None:
-        """Close both connections."""
-        for conn in (self._writer, self._reading):
+        """Close the connections; the writer claim goes last."""
+        for conn in (self._writer, self._reading, self._holder):
             if conn is not None:
                 await conn.close()
-        self._writer = self._reading = None
+        self._writer = self._reading = self._holder = None
 
     async def set_aside(self) -> str | None:
         """Rename the ledger's schema to ``<schema>_pre_rebuild_<UTC time>``."""

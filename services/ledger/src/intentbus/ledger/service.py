@@ -30,9 +30,10 @@ from intentbus.ledger.fills import apply_fill_message
 from intentbus.ledger.ordered import Halt, OrderedApplier
 from intentbus.ledger.rebuild import copy_registrations
 from intentbus.ledger.results import apply_results_message
-from intentbus.ledger.storage import LedgerConfigError
+from intentbus.ledger.storage import LedgerConfigError, LedgerInUse
 from intentbus.ledger.stores import store_for
 from intentbus.ledger.view import PositionView
+from intentbus.ledger.writer_claim import WRITER_WAIT_S
 from intentbus.schemas import ListPositions, encode
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,13 @@ OPERATIONS = ("get", "get_many", "list", "open")
 PROBE_VENUE = "ledger-probe"
 FILLS_WAIT_S = 5.0
 
-__all__ = ["LedgerConfigError", "LedgerHalted", "LedgerService", "ledger_consumer_specs"]
+__all__ = [
+    "LedgerConfigError",
+    "LedgerHalted",
+    "LedgerInUse",
+    "LedgerService",
+    "ledger_consumer_specs",
+]
 
 
 class LedgerHalted(RuntimeError):
@@ -82,6 +89,7 @@ class LedgerService:
         durable: str = DEFAULT_DURABLE,
         rebuild: bool = False,
         fills_wait_s: float = FILLS_WAIT_S,
+        writer_wait_s: float = WRITER_WAIT_S,
     ) -> None:
         self.settings = settings
         self.topology = topology
@@ -93,6 +101,7 @@ class LedgerService:
         self.halt = Halt()
         self._heartbeat: HeartbeatLoop | None = None
         self.fills_wait_s = fills_wait_s
+        self.writer_wait_s = writer_wait_s  # for another ledger to let the store go
         results_spec, fills_spec = ledger_consumer_specs(topology, durable)
         self.results = OrderedApplier(
             spec=results_spec,
@@ -120,7 +129,11 @@ class LedgerService:
         return await self.fills.progress.reached(waiting.wanted_fills_seq, self.fills_wait_s)
 
     async def start(self) -> None:
-        """Open the store, connect, provision the streams and answer requests."""
+        """Claim and open the store, connect, provision the streams and answer requests.
+
+        Raise :class:`LedgerInUse` when another ledger writes the store.
+        """
+        await self.store.claim_writer(self.writer_wait_s)
         if self.rebuild:
             self.backup = await self.store.set_aside()
         await self.store.open()

@@ -27,6 +27,7 @@ from intentbus.ledger.rebuild import move_aside
 from intentbus.ledger.rows import Row, as_text
 from intentbus.ledger.sql import Dialect, SqlTransaction, statements
 from intentbus.ledger.sqlite_schema import prepare, read_registrations
+from intentbus.ledger.writer_claim import FileClaim
 
 SQLITE = Dialect(mark="?", greatest="MAX", lock="", encode=as_text)
 _SQL = statements(SQLITE)
@@ -60,6 +61,7 @@ class SqliteStore(StoreReads):
         self.read_only = read_only
         self._db: sqlite3.Connection | None = None
         self._writing = asyncio.Lock()
+        self._claim = FileClaim(self.path)
 
     @property
     def label(self) -> str:
@@ -86,11 +88,16 @@ class SqliteStore(StoreReads):
             raise
         self._db = db
 
+    async def claim_writer(self, wait_s: float) -> None:
+        """Lock ``<db>.writer`` for this process (see :mod:`intentbus.ledger.writer_claim`)."""
+        await self._claim.take(wait_s)
+
     async def close(self) -> None:
-        """Close the file."""
+        """Close the file, then let the writer claim go."""
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._claim.release()
 
     async def set_aside(self) -> str | None:
         """Rename the file (and its companions) to ``<db>.pre-rebuild-<UTC time>``."""

@@ -28,6 +28,10 @@ class StoreVersionError(LedgerConfigError):
     """Raise when the database was written by another schema version of the ledger."""
 
 
+class LedgerInUse(LedgerConfigError):
+    """Raise when another ledger process writes the store (one writing ledger per store)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class FillRecord:
     """Record one applied fill: what it changed, and the position's size right after it."""
@@ -162,11 +166,18 @@ class LedgerStore(Protocol):
     def label(self) -> str:
         """Name the store for messages and logs (a path, or a URL without its password)."""
 
+    async def claim_writer(self, wait_s: float) -> None:
+        """Become the one ledger writing this store, before :meth:`open` and :meth:`set_aside`.
+
+        Wait up to ``wait_s`` for another holder to go, then raise :class:`LedgerInUse`.
+        The claim lasts until :meth:`close` or the process's end, whichever comes first.
+        """
+
     async def open(self) -> None:
         """Open (and create or migrate, or refuse with :class:`LedgerConfigError`) the store."""
 
     async def close(self) -> None:
-        """Release the store."""
+        """Release the store (and the writer claim)."""
 
     def transaction(self) -> AbstractAsyncContextManager[LedgerTransaction]:
         """Return an async context running one atomic read-write transaction."""
