@@ -15,8 +15,8 @@ FOOTPRINT_WINDOWS = (("idle", "idle"), ("load_1000", "1,000/s"))
 
 
 def clean(value: Any) -> Any:
-    """Turn NaN into None (strict JSON) throughout a nested structure."""
-    if isinstance(value, float) and math.isnan(value):
+    """Turn NaN and infinities into None (strict JSON) throughout a nested structure."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {key: clean(item) for key, item in value.items()}
@@ -158,6 +158,18 @@ def verdict_row(target: Target, value: float | None, label: str | None = None) -
         "target": target.describe(),
         "verdict": target.verdict(value),
     }
+
+
+def realistic_p99(stage: StageFigures | None, rate: float = 200.0) -> float:
+    """Return the realistic stage's p99 at ``rate``, or infinity when it was not sustained.
+
+    A load the pipeline cannot keep up with is a queue, not a latency: it misses.
+    NaN (no verdict) when the stage did not run that load.
+    """
+    load = stage.at(rate) if stage else None
+    if load is None:
+        return math.nan
+    return load.latency.p99_ms if load.sustained else math.inf
 
 
 def assemble(

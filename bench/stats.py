@@ -150,6 +150,13 @@ TARGETS: dict[str, Target] = {
             2.0,
             "x",
         ),
+        Target(
+            "realistic_p99_200",
+            "realistic p99 at 200/s (2 replicas, 40 positions)",
+            "<",
+            20.0,
+            " ms",
+        ),
         Target("codec_ratio", "codec speed-up vs spec dataclass+json", ">=", 12.0, "x"),
         Target("service_rss_mb", "peak RSS of each service", "<", 150.0, " MB"),
         Target(

@@ -14,8 +14,8 @@ from bench.codec import CodecFigures
 from bench.ledger_probe import LedgerProbe, ProbeError, intent_id_of, to_ns
 from bench.raw_proc import hop_of, make_payload, parse_payload, stamp_hop
 from bench.readme import BEGIN, END, render_section, replace_section
-from bench.results import assemble, stage_dict
-from bench.stats import LatencySummary, LoadFigures, MaxFigures, StageFigures
+from bench.results import assemble, clean, realistic_p99, stage_dict, verdict_row
+from bench.stats import TARGETS, LatencySummary, LoadFigures, MaxFigures, StageFigures
 from bench.tracing import SpanCounter, TracingFigures, traced_env
 from intentbus.ledger.sqlite_schema import SCHEMA
 
@@ -398,3 +398,16 @@ def test_readme_section_shows_per_intent_figures_and_the_realistic_stage() -> No
     assert "| p99 at 200/s, ms | 230.00 |" in section
     assert "| max throughput, msg/s | 900.00 |" in section
     assert "| final results | success 200 |" in section
+
+
+def test_the_realistic_p99_target_misses_a_load_that_was_not_sustained() -> None:
+    stage = _stage(max_rate=900.0, p99_at_1000=3.0)
+    stage.loads = [LoadFigures(200.0, 100, 100, 200.0, _latency(4.0, 14.0, 16.0))]
+    assert realistic_p99(stage) == 14.0
+    assert TARGETS["realistic_p99_200"].verdict(realistic_p99(stage)) == "met"
+    stage.loads = [LoadFigures(200.0, 100, 100, 200.0, _latency(4.0, 25.0, 30.0))]
+    assert TARGETS["realistic_p99_200"].verdict(realistic_p99(stage)) == "missed"
+    stage.loads = [LoadFigures(200.0, 100, 100, 120.0, _latency(4.0, 14.0, 16.0))]
+    assert TARGETS["realistic_p99_200"].verdict(realistic_p99(stage)) == "missed"
+    assert clean(verdict_row(TARGETS["realistic_p99_200"], realistic_p99(stage)))["value"] is None
+    assert TARGETS["realistic_p99_200"].verdict(realistic_p99(None)) == "n/a"
