@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, cast
@@ -140,3 +142,62 @@ async def test_a_read_that_overlaps_a_commit_is_not_kept(store: LedgerStore) -> 
     assert fresh == await _committed(store, "p1")
     assert fresh is not None
     assert fresh[0].size == Decimal("0.5")
+
+
+class _CountingStore:
+    """Delegate to a store; count the calls its transactions receive, by name."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self._store = store
+        self.calls: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        async with self._store.transaction() as tx:
+            yield _CountingTransaction(tx, self.calls)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class _CountingTransaction:
+    def __init__(self, tx: Any, calls: Counter[str]) -> None:
+        self._tx = tx
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._tx, name)
+
+        async def counted(*args: Any) -> Any:
+            self._calls[name] += 1
+            return await method(*args)
+
+        return counted
+
+
+async def test_a_batch_loads_held_positions_from_memory_and_writes_its_sequence_once(
+    store: LedgerStore, ledger_db: str
+) -> None:
+    counting = _CountingStore(store)
+    view = PositionView(cast(LedgerStore, counting))
+    await open_position(view, open_request())  # created by the view: held from here on
+    counting.calls.clear()
+    batch = [(encode(fill(n, size=float(n))), n) for n in (1, 2, 3)]
+    outcomes = await apply_messages(view, apply_fill_message, batch)
+    assert all(isinstance(outcome, Applied) for outcome in outcomes)
+    assert counting.calls["load"] == 0
+    assert counting.calls["advance_seq"] == 1  # at 3, once, before COMMIT
+    assert await store.applied_seq("fills") == 3
+    await _same_as_store(view, store, ("p1",))
+    # A failed batch writes no sequence and leaves the view's as committed.
+    refuse_fill(ledger_db, fill(5).fill_id)
+    with pytest.raises(STORE_ERRORS, match="disk says no"):
+        await apply_messages(view, apply_fill_message, [(encode(fill(n)), n) for n in (4, 5)])
+    assert await store.applied_seq("fills") == 3
+    async with view.transaction() as tx:
+        assert await tx.applied_seq("fills") == 3
+        await tx.advance_seq("fills", 4)
+        assert await tx.applied_seq("fills") == 4  # what it handled, before it is written
+        await tx.advance_seq("fills", 2)  # never lowered
+    assert await store.applied_seq("fills") == 4
+    await _same_as_store(view, store, ("p1",))
