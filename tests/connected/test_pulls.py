@@ -32,6 +32,8 @@ async def test_pending_messages_come_at_once_up_to_the_batch(
     rest = await pull(sub, 10, LONG_WAIT_S)
     assert [m.data for m in first] == [b"0", b"1", b"2"]
     assert [m.data for m in rest] == [b"3", b"4"]  # fewer than asked: no wait for more
+    inbox = sub._sub  # taken as next_msg takes them: nothing left counted as pending
+    assert (inbox.pending_msgs, inbox.pending_bytes) == (0, 0)
     await sub.unsubscribe()
 
 
