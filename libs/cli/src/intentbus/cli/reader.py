@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from intentbus.bus import Topology
+from intentbus.bus.pulls import pull
 from intentbus.schemas import ActionType, ExecutionIntent, decoder
 
 _intent = decoder(ExecutionIntent)
@@ -58,9 +58,8 @@ async def read_stream(
         sub = await js.pull_subscribe(subject or ">", stream=stream, config=config)
         try:
             while True:
-                try:
-                    msgs = await sub.fetch(batch, timeout=1.0)
-                except NatsTimeoutError:
+                msgs = await pull(sub, batch, 1.0)  # what is pending now, else the next one
+                if not msgs:
                     if follow:
                         continue
                     consumer = await sub.consumer_info()
