@@ -126,7 +126,7 @@ class PostgresStore(StoreReads):
 
         refusal = (
             f"another ledger writes {self._label}: it holds the database's ledger writer "
-            f"lock (pg_advisory_lock {WRITER_LOCK}). One ledger writes a store; stop it "
+            f"lock (pg_advisory_lock {WRITER_LOCK:#x}). One ledger writes a store; stop it "
             "first, or give this one its own --db (partition by book)"
         )
         try:
