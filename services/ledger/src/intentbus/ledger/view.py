@@ -83,6 +83,23 @@ class PositionView:
             self.hits += 1
         return held.state, [held.orders[key] for key in sorted(held.orders)]
 
+    def held_state(self, position_id: str) -> PositionState | None:
+        """Return a position as committed when memory holds it (None: not held)."""
+        held = self._held.get(position_id)
+        return None if held is None else held.state
+
+    async def committed_seq(self, stream: StreamKind, tx: LedgerTransaction) -> int:
+        """Return the stream's sequence as committed, read through ``tx`` the first time.
+
+        Only before ``tx`` wrote any sequence (its writes wait until just before
+        ``COMMIT``), so what it reads is the committed value.
+        """
+        committed = self._seqs.get(stream)
+        if committed is None:
+            committed = await tx.applied_seq(stream)
+            self._seqs.setdefault(stream, committed)
+        return committed
+
     def position_of(self, intent_id: str) -> str | None:
         """Return the position of a working order held in memory."""
         return self._order_position.get(intent_id)
@@ -161,7 +178,7 @@ class _Recording:
         self.seqs: dict[StreamKind, int] = {}  # the highest sequence handled, per stream
 
     async def applied_seq(self, stream: StreamKind) -> int:
-        return max(await self._committed_seq(stream), self.seqs.get(stream, 0))
+        return max(await self._view.committed_seq(stream, self._tx), self.seqs.get(stream, 0))
 
     async def advance_seq(self, stream: StreamKind, seq: int) -> None:
         self.seqs[stream] = max(seq, self.seqs.get(stream, 0))
@@ -169,25 +186,18 @@ class _Recording:
     async def write_seqs(self) -> None:
         """Write the highest sequence handled of each stream (once, before ``COMMIT``)."""
         for stream, seq in list(self.seqs.items()):
-            committed = await self._committed_seq(stream)
+            committed = await self._view.committed_seq(stream, self._tx)
             if seq > committed:
                 await self._tx.advance_seq(stream, seq)
             self.seqs[stream] = max(seq, committed)  # what the store holds after COMMIT
-
-    async def _committed_seq(self, stream: StreamKind) -> int:
-        committed = self._view._seqs.get(stream)
-        if committed is None:  # read once; this transaction has written nothing yet
-            committed = await self._tx.applied_seq(stream)
-            self._view._seqs.setdefault(stream, committed)
-        return committed
 
     async def load(self, position_id: str) -> PositionState | None:
         saved = self.states.get(position_id)
         if saved is not None:
             return saved
-        held = self._view._held.get(position_id)
+        held = self._view.held_state(position_id)
         if held is not None:
-            return held.state
+            return held
         state = await self._tx.load(position_id)
         if state is None:
             self._absent.add(position_id)
