@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -37,6 +36,7 @@ from intentbus.executor.base import (
 from intentbus.executor.claims import ClaimStore
 from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
 from intentbus.executor.settings import RuntimeSettings, RuntimeStats
+from intentbus.executor.tracking import FollowedOrders, Tracked, newer
 from intentbus.schemas import CLOSING_ACTIONS, OrderState
 
 log = logging.getLogger(__name__)
@@ -44,28 +44,6 @@ log = logging.getLogger(__name__)
 _FILLS_LOOKBACK = timedelta(seconds=5)
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass(eq=False)
-class Tracked:
-    """One followed order: the latest venue state and the fills already published."""
-
-    working: WorkingOrder
-    order: VenueOrder | None = None
-    fills: dict[str, float] = field(default_factory=dict)  # venue fill id -> size
-    totals: results.FillTotals = field(default_factory=results.FillTotals)
-    last_fill_seq: int = 0
-    heard_at: float = field(default_factory=time.monotonic)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    expiry: asyncio.Task[None] | None = None
-    late_fetch: asyncio.TimerHandle | None = None
-    recorded: bool = True  # its working record is in EXEC_ORDERS
-
-    @property
-    def filled_seen(self) -> float:
-        """Return the size of the fills published so far."""
-        return sum(self.fills.values())
 
 
 def _in_order_trace(
@@ -85,8 +63,11 @@ def _in_order_trace(
     return wrapper
 
 
-class OrderFollower:
-    """Follow working orders to their end; see the module docstring."""
+class OrderFollower(FollowedOrders):
+    """Follow working orders to their end; see the module docstring.
+
+    What it follows and the read floors are :class:`FollowedOrders`'s.
+    """
 
     def __init__(
         self,
@@ -99,6 +80,7 @@ class OrderFollower:
         settings: RuntimeSettings,
         stats: RuntimeStats,
     ) -> None:
+        super().__init__(settings.orphan_ttl_s)
         self._executor = executor
         self._publisher = publisher
         self._claims = claims
@@ -106,77 +88,17 @@ class OrderFollower:
         self._owner = owner
         self._settings = settings
         self._stats = stats
-        self._by_cloid: dict[str, Tracked] = {}
-        self._orphans: dict[str, list[tuple[float, VenueOrder | VenueFill]]] = {}
         self._background: set[asyncio.Task[None]] = set()
-        # Read-your-writes, per position: the RESULTS and FILLS sequences of the last
-        # messages this replica published for it, over a floor that covers what other
-        # replicas published before this one took the position's partition over.
-        self._seqs: dict[str, tuple[int, int]] = {}
-        self._floor = (0, 0)
         self.on_gap: Callable[[], None] | None = None  # after a gap's resync (reconcile)
 
-    # read-your-writes ---------------------------------------------------------------
-    def raise_floor(self, results_seq: int, fills_seq: int) -> None:
-        """Make every later ledger read include the streams up to these sequences."""
-        self._floor = (max(self._floor[0], results_seq), max(self._floor[1], fills_seq))
-
-    def noted(
-        self, position_id: str, *, results_seq: int = 0, fills_seq: int = 0, closes: bool = False
-    ) -> None:
-        """Remember a message published for a position (its stream sequence).
-
-        A position's size moves only with fills; of the results, only the final result
-        of an EXIT changes what sizing reads (the position closes), so only those raise
-        the position's RESULTS floor (``closes``).
-        """
-        r, f = self._seqs.get(position_id, (0, 0))
-        self._seqs[position_id] = (max(r, results_seq if closes else 0), max(f, fills_seq))
-
-    def read_floor(self, position_id: str) -> tuple[int, int]:
-        """Return the (RESULTS, FILLS) sequences a read of the position must include."""
-        r, f = self._seqs.get(position_id, (0, 0))
-        return max(r, self._floor[0]), max(f, self._floor[1])
-
     # what the intake asks ---------------------------------------------------------
-    def working(self, position_id: str, before_seq: int | None = None) -> list[Tracked]:
-        """Return the position's unfinished orders (of intents before ``before_seq``)."""
-        return [
-            t
-            for t in self._by_cloid.values()
-            if t.working.intent.position_id == position_id
-            and not t.done.is_set()
-            and (before_seq is None or t.working.intent_seq < before_seq)
-        ]
-
-    def open_orders(self, account: str, symbol: str) -> list[Tracked]:
-        """Return the unfinished followed orders of an account in a symbol."""
-        return [
-            t
-            for t in self._by_cloid.values()
-            if t.working.plan.account == account
-            and t.working.plan.symbol == symbol
-            and not t.done.is_set()
-        ]
-
-    def tracked(self, client_order_id: str) -> Tracked | None:
-        """Return the followed order with this client order id."""
-        return self._by_cloid.get(client_order_id)
-
     async def follow(
         self, working: WorkingOrder, order: VenueOrder | None, *, recorded: bool = True
     ) -> Tracked:
         """Start following an order (placed now, or adopted: ``order`` None asks the venue)."""
-        cloid = working.plan.client_order_id
-        tracked = self._by_cloid.get(cloid)
-        if tracked is not None:
-            tracked.recorded = tracked.recorded or recorded
-        else:
-            tracked = Tracked(working=working, recorded=recorded)
-            self._by_cloid[cloid] = tracked
-        for _, kept in self._orphans.pop(cloid, []):
-            if not isinstance(kept, VenueGap):
-                await self._apply(tracked, kept)
+        tracked = self._track(working, recorded=recorded)
+        for kept in self._take_orphans(working.plan.client_order_id):
+            await self._apply(tracked, kept)
         if order is not None:
             await self._apply(tracked, order)
         else:
@@ -214,15 +136,6 @@ class OrderFollower:
             await self._cancel(tracked, why)
         return len(picked)
 
-    def forget(self, partition: int) -> None:
-        """Stop following a partition's orders (another replica takes them over)."""
-        for cloid, tracked in list(self._by_cloid.items()):
-            if tracked.working.partition == partition:
-                for task in (tracked.expiry, tracked.late_fetch):
-                    if task is not None:
-                        task.cancel()
-                del self._by_cloid[cloid]
-
     # the venue's events -------------------------------------------------------------
     async def on_event(self, event: VenueEvent) -> None:
         """Take one live venue event (the executor's event sink)."""
@@ -242,19 +155,6 @@ class OrderFollower:
             # The poll loop asks the venue again; nothing is lost by giving up here.
             log.exception("could not handle venue event %r", event)
 
-    def _keep_orphan(self, event: VenueOrder | VenueFill) -> None:
-        # An order's first events can arrive before place() returned to the intake; the
-        # events of other replicas' orders arrive here too. Forget the oldest first (in
-        # insertion order, stopping at the first still fresh): constant time per event.
-        now = time.monotonic()
-        horizon = now - self._settings.orphan_ttl_s
-        while self._orphans:
-            oldest = next(iter(self._orphans))
-            if self._orphans[oldest][-1][0] >= horizon:
-                break
-            del self._orphans[oldest]
-        self._orphans.setdefault(event.client_order_id, []).append((now, event))
-
     @_in_order_trace
     async def _apply(self, tracked: Tracked, event: VenueOrder | VenueFill) -> None:
         async with tracked.lock:
@@ -262,7 +162,7 @@ class OrderFollower:
             if isinstance(event, VenueFill):
                 await self._publish_fill(tracked, event)
             else:
-                tracked.order = _newer(tracked.order, event)
+                tracked.order = newer(tracked.order, event)
             await self._finish_if_final(tracked)
 
     async def _publish_fill(self, tracked: Tracked, fill: VenueFill) -> None:
@@ -317,11 +217,8 @@ class OrderFollower:
         closes = w.intent.action in CLOSING_ACTIONS
         self.noted(w.intent.position_id, results_seq=ack.seq, closes=closes)
         tracked.done.set()
-        if tracked.expiry is not None and tracked.expiry is not asyncio.current_task():
-            tracked.expiry.cancel()
-        if tracked.late_fetch is not None:
-            tracked.late_fetch.cancel()
-        self._by_cloid.pop(w.plan.client_order_id, None)
+        tracked.stop_timers()
+        self._untrack(tracked)
         self._stats.finished += 1
 
     def _fetch_later(self, tracked: Tracked) -> None:
@@ -370,7 +267,7 @@ class OrderFollower:
         async with tracked.lock:
             tracked.heard_at = time.monotonic()
             await self._fetch_fills(tracked)
-            tracked.order = _newer(tracked.order, order)
+            tracked.order = newer(tracked.order, order)
             await self._finish_if_final(tracked, fetched=True)
 
     @_in_order_trace
@@ -412,14 +309,3 @@ class OrderFollower:
         for tracked in self._by_cloid.values():
             if tracked.expiry is not None:
                 tracked.expiry.cancel()
-
-
-def _newer(current: VenueOrder | None, update: VenueOrder) -> VenueOrder:
-    """Keep the most advanced state: final beats live, more filled beats less."""
-    if current is None:
-        return update
-    if current.state.is_final and not update.state.is_final:
-        return current
-    if update.filled_size + results.SIZE_EPSILON < current.filled_size:
-        return current
-    return update

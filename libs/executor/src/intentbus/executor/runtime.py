@@ -20,18 +20,14 @@ from functools import partial
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from opentelemetry import trace
 
 from intentbus.bus import (
-    Ack,
     Disposition,
     MessageConsumer,
-    Nak,
     PositionClient,
     PositionReads,
     Publisher,
     Replies,
-    Term,
     Topology,
     check_token,
     provision,
@@ -43,9 +39,10 @@ from intentbus.executor.base import BaseExecutor, VenueContext
 from intentbus.executor.claims import ClaimStore
 from intentbus.executor.follower import OrderFollower
 from intentbus.executor.guards import Guard, RiskCaps
-from intentbus.executor.intake import Abandoned, IntentIntake
+from intentbus.executor.halt_sweep import HaltSweep
+from intentbus.executor.intake import IntentIntake
 from intentbus.executor.kv import ensure_bucket
-from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
+from intentbus.executor.orders import WorkingOrderStore
 from intentbus.executor.partitions import (
     Acquired,
     Lost,
@@ -61,8 +58,7 @@ from intentbus.executor.settings import (
     RuntimeStats,
 )
 from intentbus.executor.traced import TracedVenue
-from intentbus.schemas import ExecutionIntent, HaltSwitch
-from intentbus.telemetry import instruments
+from intentbus.schemas import ExecutionIntent
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +107,8 @@ class ExecutorRuntime:
         self._caps = caps or RiskCaps()
         self._halt: HaltStore | None = None
         self._heartbeat: HeartbeatLoop | None = None
-        self._sweeps: set[asyncio.Task[int]] = set()
-        self._halt_cancelled: set[str] = set()
+        self._halt_sweep = HaltSweep(self.venue, self.stats)
         self._reconciler: Reconciler | None = None
-        self._handling: dict[str, int] = {}  # position id -> intents being handled
 
     @property
     def follower(self) -> OrderFollower:
@@ -148,7 +142,8 @@ class ExecutorRuntime:
         )
         self._follower = follower
         self._halt = await HaltStore.open(self._js, self._topology)
-        self._halt.on_change(self._switch_changed)
+        self._halt_sweep.bind(self._halt, follower)
+        self._halt.on_change(self._halt_sweep.switch_changed)
         await self._halt.watch()  # the switches are known before any intent is taken
         self._intake = IntentIntake(
             self._executor,
@@ -162,6 +157,7 @@ class ExecutorRuntime:
             settings=self.settings,
             stats=self.stats,
             guard=Guard(self._halt, self._caps, self.stats),
+            on_error=self._last_error,
         )
         self._reconciler = Reconciler(
             self._executor,
@@ -171,7 +167,7 @@ class ExecutorRuntime:
             follower,
             venue=self.venue,
             book=self.book,
-            busy=lambda position_id: self._handling.get(position_id, 0) > 0,
+            busy=self._intake.busy,
             settings=self.settings,
             stats=self.stats,
         )
@@ -246,35 +242,6 @@ class ExecutorRuntime:
         if self._heartbeat is not None:
             self._heartbeat.last_error = error[:500]
 
-    def _switch_changed(self, switch: HaltSwitch) -> None:
-        """Cancel the working orders the switches forbid now (from the halt watch)."""
-        instruments.halt_state().set(
-            instruments.HALT_LEVELS[switch.mode.value], {"scope": switch.scope}
-        )
-        self._sweep(f"halt switch {switch.scope} set to {switch.mode.value}: {switch.reason}")
-
-    def _sweep(self, why: str) -> None:
-        """Cancel, in the background, every followed order a halt switch forbids now."""
-        halt, follower = self._halt, self._follower
-        if halt is None or follower is None:
-            return
-        venue = self.venue
-
-        def forbidden(working: WorkingOrder) -> bool:
-            intent = working.intent
-            if halt.stopping(venue, intent.book_id, intent.action) is None:
-                return False
-            self._halt_cancelled.add(working.plan.client_order_id)
-            self.stats.halt_cancels = len(self._halt_cancelled)  # orders, not cancel requests
-            return True
-
-        async def sweep() -> int:
-            return await follower.cancel_matching(forbidden, why)
-
-        task = asyncio.create_task(sweep())
-        self._sweeps.add(task)
-        task.add_done_callback(self._sweeps.discard)
-
     async def _acquired(self, partition: int, change: Acquired) -> None:
         """Adopt the partition's working orders, then consume its intents."""
         follower = self.follower
@@ -289,20 +256,27 @@ class ExecutorRuntime:
             if follower.tracked(working.plan.client_order_id) is None:
                 self.stats.adopted += 1
                 await follower.follow(working, None)
-        self._sweep("adopted under a halt switch")  # a switch set while no one followed them
+        # a switch set while no one followed them
+        self._halt_sweep.sweep("adopted under a halt switch")
         done = asyncio.Event()
         consumer: MessageConsumer[ExecutionIntent] = MessageConsumer(
             self._js,
             self._topology,
             change.spec,
             ExecutionIntent,
-            lambda intent, msg: self._handle(intent, msg, partition),
+            partial(self._deliver, partition=partition),
             key_of=lambda intent: intent.position_id,
             batch=self.settings.batch,
             fetch_timeout_s=self.settings.fetch_timeout_s,
         )
         task = asyncio.create_task(self._consume(consumer, done, partition))
         self._consumers[partition] = (done, task)
+
+    async def _deliver(self, intent: ExecutionIntent, msg: Msg, partition: int) -> Disposition:
+        assert self._intake is not None
+        return await self._intake.deliver(
+            intent, msg, partition, lambda: partition in self._consumers
+        )
 
     async def _consume(
         self, consumer: MessageConsumer[ExecutionIntent], done: asyncio.Event, partition: int
@@ -330,44 +304,3 @@ class ExecutorRuntime:
         self.follower.forget(partition)
         if hand_over:
             await self._ownership.release(partition)
-
-    async def _handle(self, intent: ExecutionIntent, msg: Msg, partition: int) -> Disposition:
-        """Handle one delivered intent; retry in its lane while this replica owns it."""
-        tokens = msg.subject.split(".")
-        wanted = (intent.token_chain, intent.book_id, intent.position_id)
-        if intent.token_chain != self.venue or tuple(tokens[-4:-2] + tokens[-1:]) != wanted:
-            return Term(
-                f"intent for {intent.token_chain}/{intent.book_id}/{intent.position_id} "
-                f"arrived on {msg.subject} at the {self.venue!r} executor"
-            )
-        intake = self._intake
-        assert intake is not None
-        delay = self.settings.retry_s
-
-        def alive() -> bool:
-            return partition in self._consumers
-
-        pid = intent.position_id
-        self._handling[pid] = self._handling.get(pid, 0) + 1  # reconciliation leaves it be
-        try:
-            while alive():
-                try:
-                    await intake.handle(intent, msg, partition, alive)
-                    return Ack()
-                except Abandoned:
-                    break
-                except Exception as exc:
-                    log.exception("intent %s failed; retrying in its lane", intent.intent_id)
-                    trace.get_current_span().record_exception(exc)  # an event on its span
-                    self._last_error(f"intent {intent.intent_id}: {exc!r}")
-                    self.stats.waits += 1
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.settings.retry_max_s)
-        finally:
-            if self._handling[pid] <= 1:
-                del self._handling[pid]
-            else:
-                self._handling[pid] -= 1
-        # The partition is being handed over: never ack what was not handled; the next
-        # owner's consumer starts at the ack floor and delivers it again.
-        return Nak(delay_s=self.settings.ack_wait_s, reason="partition handed over")
