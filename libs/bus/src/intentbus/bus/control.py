@@ -20,9 +20,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
+from intentbus.bus.kvread import present_keys, snapshot
 from intentbus.bus.streams import bucket_config, with_api_retries
 from intentbus.bus.subjects import Topology, check_token
 from intentbus.schemas import ActionType, HaltMode, HaltSwitch, Heartbeat, decode, encode
@@ -109,18 +110,12 @@ class HaltStore(HaltView):
 
     async def load(self) -> list[HaltSwitch]:
         """Read every switch now (no watch)."""
-        try:
-            keys = await self._kv.keys()
-        except Exception:  # NoKeysError: an empty bucket
-            return []
         loaded = []
-        for key in keys:
-            with contextlib.suppress(KeyNotFoundError):
-                entry = await self._kv.get(key)
-                if entry.value:
-                    switch = decode(entry.value, HaltSwitch)
-                    self.switches[key] = switch
-                    loaded.append(switch)
+        for key, entry in (await snapshot(self._kv)).items():
+            if entry.value:
+                switch = decode(entry.value, HaltSwitch)
+                self.switches[key] = switch
+                loaded.append(switch)
         return loaded
 
     def on_change(self, listener: Callable[[HaltSwitch], object]) -> None:
@@ -142,12 +137,19 @@ class HaltStore(HaltView):
         while True:
             watcher = None
             try:
+                # Loaded once every switch stored now has come (nats-py's "initial values
+                # done" can come before them: see intentbus.bus.kvread).
+                waiting = await present_keys(self._kv)
                 watcher = await self._kv.watchall()
+                if not waiting:
+                    loaded.set()
                 async for entry in watcher:
                     if entry is None:
-                        loaded.set()
                         continue
                     self._apply(entry.key, entry.value, entry.revision)
+                    waiting.discard(entry.key)
+                    if not waiting:
+                        loaded.set()
                     delay = 0.25
             except Exception:
                 log.exception("halt switch watch failed; watching again in %.2fs", delay)
@@ -200,16 +202,8 @@ class ServiceRegistry:
 
     async def all(self) -> list[Heartbeat]:
         """Return the last heartbeat of every instance seen within the bucket's TTL."""
-        try:
-            keys = await self._kv.keys()
-        except Exception:  # NoKeysError: an empty bucket
-            return []
-        beats = []
-        for key in keys:
-            with contextlib.suppress(KeyNotFoundError):
-                entry = await self._kv.get(key)
-                if entry.value:
-                    beats.append(decode(entry.value, Heartbeat))
+        entries = (await snapshot(self._kv)).values()
+        beats = [decode(entry.value, Heartbeat) for entry in entries if entry.value]
         return sorted(beats, key=lambda b: (b.service, b.venue, b.book, b.instance))
 
 

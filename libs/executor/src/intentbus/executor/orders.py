@@ -15,6 +15,7 @@ import msgspec
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from intentbus.bus.kvread import snapshot
 from intentbus.schemas import ExecutionIntent, ExecutionPlan
 
 
@@ -68,15 +69,6 @@ class WorkingOrderStore:
         return _decoder.decode(entry.value) if entry.value else None
 
     async def in_partition(self, venue: str, partition: int) -> list[WorkingOrder]:
-        """Return every working order of one partition of a venue."""
-        watcher = await self._kv.watch(f"{venue}.{partition}.*", ignore_deletes=True)
-        found = []
-        try:
-            async for entry in watcher:
-                if entry is None:  # the initial values are done
-                    break
-                if entry.value:
-                    found.append(_decoder.decode(entry.value))
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
-        return found
+        """Return every working order of one partition of a venue (none missed)."""
+        entries = await snapshot(self._kv, f"{venue}.{partition}.*")
+        return [_decoder.decode(entry.value) for entry in entries.values() if entry.value]

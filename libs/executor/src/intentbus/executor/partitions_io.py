@@ -9,7 +9,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 from nats.js import JetStreamContext
@@ -17,6 +17,7 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
+from intentbus.bus.kvread import snapshot
 from intentbus.bus.streams import ConsumerSpec, bucket_config, with_api_retries
 from intentbus.bus.subjects import Topology
 from intentbus.executor.partitions_model import OwnershipSettings, consumer_name
@@ -49,26 +50,16 @@ async def scan(
 ) -> dict[str, tuple[R, int]]:
     """Return the current (record, revision) of every live key under ``prefix``.
 
-    One short-lived ordered consumer (~1 ms); the server drops it 2 s after we leave.
+    Every key the bucket holds is read (:func:`intentbus.bus.kvread.snapshot`): a key
+    missed would read as a lease lost or a member gone.
     """
-
-    async def once() -> dict[str, tuple[R, int]]:
-        watcher: Any = await bucket.watch(f"{prefix}.>", inactive_threshold=2.0)
-        found: dict[str, tuple[R, int]] = {}
+    found: dict[str, tuple[R, int]] = {}
+    for key, entry in (await snapshot(bucket, f"{prefix}.>")).items():
         try:
-            while (entry := await watcher.updates(timeout=2.0)) is not None:
-                if entry.operation is not None:  # deleted or purged
-                    found.pop(entry.key, None)
-                    continue
-                try:
-                    found[entry.key] = (decoder.decode(entry.value), entry.revision)
-                except msgspec.DecodeError:
-                    log.warning("ignoring malformed record %s", entry.key)
-        finally:
-            await watcher.stop()
-        return found
-
-    return await api(once)
+            found[key] = (decoder.decode(entry.value or b""), entry.revision or 0)
+        except msgspec.DecodeError:
+            log.warning("ignoring malformed record %s", key)
+    return found
 
 
 async def move_consumer(
