@@ -110,3 +110,32 @@ async def test_a_partitions_working_orders_are_all_found(
     for _ in range(READS // AT_ONCE):
         found = await asyncio.gather(*(store.in_partition("paper", 3) for _ in range(AT_ONCE)))
         assert [{o.intent.intent_id for o in orders} for orders in found] == [wanted] * AT_ONCE
+
+
+async def test_a_finished_orders_record_leaves_no_delete_marker(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    kv = await open_bucket(js, topology.bucket("KVREAD_DONE"))
+    store = WorkingOrderStore(kv)
+    golden = msgspec.json.decode(
+        (GOLDEN / "ExecutionIntent.json").read_bytes(), type=ExecutionIntent
+    )
+    orders = [
+        WorkingOrder(
+            intent=msgspec.structs.replace(golden, intent_id=f"done-{n}"),
+            plan=plan(),
+            partition=5,
+            placed_at=datetime.now(UTC),
+            owner="replica-a",
+        )
+        for n in range(3)
+    ]
+    for order in orders:
+        await store.put(order)
+    for order in orders[:2]:
+        await store.delete(order)
+    await store.delete(orders[0])  # again: nothing left to remove, no error
+    assert await present_keys(kv, "paper.5.*") == {orders[2].key}  # no markers
+    info = await js.stream_info(f"KV_{topology.bucket('KVREAD_DONE')}")
+    assert info.state.messages == 1
+    assert [o.intent.intent_id for o in await store.in_partition("paper", 5)] == ["done-2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,13 @@ from nats.aio.client import Client
 
 from intentbus.bus import BusSettings, PermissionDenied, Publisher, Topology, connect
 from intentbus.cli.processes import ServiceProcesses
+from intentbus.executor.kv import ensure_bucket
+from intentbus.executor.orders import WorkingOrder, WorkingOrderStore
+from intentbus.executor.settings import ORDERS_BUCKET
 from intentbus.schemas import ExecutionIntent, build_intent
 from intentbus.testing.secured import SecuredServer, start_secured
 from intentbus.testing.system import ProcessSystem
+from tests.connected.paper.paper_support import plan
 from tests.e2e.paper_load import check, intents, publish_paced, start
 
 pytestmark = pytest.mark.timeout(180)
@@ -118,3 +123,23 @@ async def test_a_user_who_may_not_ask_the_ledger_is_told_so(secured: SecuredServ
     )
     assert code == 3, stderr
     assert "'feed' has no permission to publish to 'ledger.positions.list'" in stderr
+
+
+async def test_an_executor_removes_its_finished_order_records(
+    secured: SecuredServer, operator: Client
+) -> None:
+    executor = await connect_as(secured, "executor-paper")
+    bucket = PRODUCTION.bucket(ORDERS_BUCKET)
+    store = WorkingOrderStore(await ensure_bucket(executor.jetstream(), bucket))
+    intent = paper_intent()
+    order = WorkingOrder(
+        intent=intent,
+        plan=plan(position_id=intent.position_id, book=intent.book_id),
+        partition=0,
+        placed_at=datetime.now(UTC),
+        owner="replica-a",
+    )
+    await store.put(order)
+    await store.delete(order)  # a stream purge of its subject: allowed to the executor
+    await executor.close()
+    assert (await operator.jetstream().stream_info(f"KV_{bucket}")).state.messages == 0

@@ -9,13 +9,18 @@ A replica taking a partition over lists that partition's records and follows the
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 import msgspec
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from intentbus.bus import PermissionDenied
 from intentbus.bus.kvread import snapshot
+from intentbus.bus.streams import with_api_retries
 from intentbus.schemas import ExecutionIntent, ExecutionPlan
 
 
@@ -43,6 +48,7 @@ def order_key(venue: str, partition: int, intent_id: str) -> str:
     return f"{venue}.{partition}.{intent_id}"
 
 
+log = logging.getLogger(__name__)
 _decoder = msgspec.json.Decoder(WorkingOrder)
 
 
@@ -51,13 +57,33 @@ class WorkingOrderStore:
 
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
+        self._purge = True  # False once the server refused a purge
 
     async def put(self, order: WorkingOrder) -> None:
         """Record a working order (idempotent)."""
         await self._kv.put(order.key, msgspec.json.encode(order))
 
     async def delete(self, order: WorkingOrder) -> None:
-        """Forget a finished order."""
+        """Forget a finished order (idempotent), leaving no delete marker behind.
+
+        A KV delete keeps one marker per key for ever, and a takeover reads a
+        partition's markers with its live orders: removing the key's message from the
+        bucket's stream keeps that read as short as the partition's live orders. Where
+        the server refuses the purge (an older permission set), it deletes with a marker.
+        """
+        if self._purge:
+            kv: Any = self._kv  # the stream and subject prefix are nats-py's private attributes
+            purge = partial(kv._js.purge_stream, kv._stream, subject=f"{kv._pre}{order.key}")
+            try:
+                await with_api_retries(purge, attempts=1)
+                return
+            except PermissionDenied as exc:
+                self._purge = False
+                log.warning(
+                    "%s: finished orders' records are deleted with a marker from now on; "
+                    "allow $JS.API.STREAM.PURGE.%s to remove them (deploy/nats/auth.conf)",
+                    exc, kv._stream,
+                )  # fmt: skip
         await self._kv.delete(order.key)
 
     async def get(self, venue: str, partition: int, intent_id: str) -> WorkingOrder | None:
