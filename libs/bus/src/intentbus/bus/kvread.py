@@ -18,18 +18,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from intentbus.bus.streams import with_api_retries
 
-__all__ = ["present_keys", "snapshot"]
+__all__ = ["present_keys", "snapshot", "stream_of"]
+
+
+def stream_of(bucket: KeyValue) -> tuple[JetStreamContext, str, str]:
+    """Return the bucket's JetStream context, stream name and key subject prefix."""
+    kv: Any = bucket  # nats-py keeps them in private attributes
+    return kv._js, kv._stream, kv._pre
 
 
 async def present_keys(bucket: KeyValue, keys: str = ">") -> set[str]:
     """Return the keys matching ``keys`` whose last message is stored (values and deletes)."""
-    kv: Any = bucket  # the stream name and subject prefix are nats-py's private attributes
-    pre: str = kv._pre
-    info = await kv._js.stream_info(kv._stream, subjects_filter=f"{pre}{keys}")
+    js, stream, pre = stream_of(bucket)
+    info = await js.stream_info(stream, subjects_filter=f"{pre}{keys}")
     return {subject[len(pre) :] for subject in (info.state.subjects or {})}
 
 

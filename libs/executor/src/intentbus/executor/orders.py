@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 import msgspec
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from intentbus.bus import PermissionDenied
-from intentbus.bus.kvread import snapshot
+from intentbus.bus.kvread import snapshot, stream_of
 from intentbus.bus.streams import with_api_retries
 from intentbus.schemas import ExecutionIntent, ExecutionPlan
 
@@ -72,8 +71,8 @@ class WorkingOrderStore:
         the server refuses the purge (an older permission set), it deletes with a marker.
         """
         if self._purge:
-            kv: Any = self._kv  # the stream and subject prefix are nats-py's private attributes
-            purge = partial(kv._js.purge_stream, kv._stream, subject=f"{kv._pre}{order.key}")
+            js, stream, pre = stream_of(self._kv)
+            purge = partial(js.purge_stream, stream, subject=f"{pre}{order.key}")
             try:
                 await with_api_retries(purge, attempts=1)
                 return
@@ -82,7 +81,7 @@ class WorkingOrderStore:
                 log.warning(
                     "%s: finished orders' records are deleted with a marker from now on; "
                     "allow $JS.API.STREAM.PURGE.%s to remove them (deploy/nats/auth.conf)",
-                    exc, kv._stream,
+                    exc, stream,
                 )  # fmt: skip
         await self._kv.delete(order.key)
 
