@@ -26,6 +26,7 @@ from tests.connected.paper.paper_support import plan
 GOLDEN = Path(__file__).resolve().parents[2] / "schemas" / "golden"
 
 READS, AT_ONCE = 600, 4
+BOOKS = 40  # halt switches: the more, the longer a watch's first values take to come
 KEYS = {f"paper.all.p{n}": f'"lease {n}"'.encode() for n in range(16)}
 
 
@@ -84,6 +85,33 @@ async def test_partition_scans_and_halt_loads_see_every_record_every_time(
         counts += await asyncio.gather(*(scanned() for _ in range(AT_ONCE)))
         counts += await asyncio.gather(*(loaded() for _ in range(AT_ONCE)))
     assert sorted(set(counts)) == [3, 16]
+
+
+async def test_a_halt_watch_has_every_switch_once_it_says_loaded(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    # The executor takes no intent before watch() returns: a switch missing then would
+    # let it trade through a halt.
+    halt = await HaltStore.open(js, topology)
+    books = [f"b{n}" for n in range(BOOKS)]
+    for book in books:
+        switch = HaltSwitch(
+            venue="paper", book=book, mode=HaltMode.HALTED, reason="test",
+            set_by="test", set_at=datetime.now(UTC),
+        )  # fmt: skip
+        await halt.set(switch)
+
+    async def seen_when_loaded() -> int:
+        watching = HaltStore(halt._kv)
+        await watching.watch()
+        seen = len(watching.switches)
+        await watching.stop()
+        return seen
+
+    seen = []
+    for _ in range(READS // (3 * AT_ONCE)):  # twelve at once: the race shows more often
+        seen += await asyncio.gather(*(seen_when_loaded() for _ in range(3 * AT_ONCE)))
+    assert set(seen) == {BOOKS}
 
 
 async def test_a_partitions_working_orders_are_all_found(
