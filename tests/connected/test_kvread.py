@@ -40,6 +40,34 @@ async def _bucket(js: JetStreamContext, topology: Topology) -> KeyValue:
     return kv
 
 
+async def _halted(js: JetStreamContext, topology: Topology, books: int) -> HaltStore:
+    """Return the namespace's halt store with ``books`` books of paper halted."""
+    halt = await HaltStore.open(js, topology)
+    for n in range(books):
+        switch = HaltSwitch(
+            venue="paper", book=f"b{n}", mode=HaltMode.HALTED, reason="test",
+            set_by="test", set_at=datetime.now(UTC),
+        )  # fmt: skip
+        await halt.set(switch)
+    return halt
+
+
+_GOLDEN_INTENT = msgspec.json.decode(
+    (GOLDEN / "ExecutionIntent.json").read_bytes(), type=ExecutionIntent
+)
+
+
+def _order(intent_id: str, partition: int) -> WorkingOrder:
+    """Return a working order of the golden intent under ``intent_id``."""
+    return WorkingOrder(
+        intent=msgspec.structs.replace(_GOLDEN_INTENT, intent_id=intent_id),
+        plan=plan(),
+        partition=partition,
+        placed_at=datetime.now(UTC),
+        owner="replica-a",
+    )
+
+
 async def test_a_snapshot_holds_every_live_key_every_time(
     js: JetStreamContext, topology: Topology
 ) -> None:
@@ -66,13 +94,7 @@ async def test_partition_scans_and_halt_loads_see_every_record_every_time(
     js: JetStreamContext, topology: Topology
 ) -> None:
     kv = await _bucket(js, topology)
-    halt = await HaltStore.open(js, topology)
-    for book in ("b1", "b2", "b3"):
-        switch = HaltSwitch(
-            venue="paper", book=book, mode=HaltMode.HALTED, reason="test",
-            set_by="test", set_at=datetime.now(UTC),
-        )  # fmt: skip
-        await halt.set(switch)
+    halt = await _halted(js, topology, 3)
 
     async def scanned() -> int:
         return len(await scan(kv, "paper.all", msgspec.json.Decoder(str)))
@@ -92,14 +114,7 @@ async def test_a_halt_watch_has_every_switch_once_it_says_loaded(
 ) -> None:
     # The executor takes no intent before watch() returns: a switch missing then would
     # let it trade through a halt.
-    halt = await HaltStore.open(js, topology)
-    books = [f"b{n}" for n in range(BOOKS)]
-    for book in books:
-        switch = HaltSwitch(
-            venue="paper", book=book, mode=HaltMode.HALTED, reason="test",
-            set_by="test", set_at=datetime.now(UTC),
-        )  # fmt: skip
-        await halt.set(switch)
+    halt = await _halted(js, topology, BOOKS)
 
     async def seen_when_loaded() -> int:
         watching = HaltStore(halt._kv)
@@ -118,21 +133,9 @@ async def test_a_partitions_working_orders_are_all_found(
     js: JetStreamContext, topology: Topology
 ) -> None:
     store = WorkingOrderStore(await open_bucket(js, topology.bucket("KVREAD_ORDERS")))
-    golden = msgspec.json.decode(
-        (GOLDEN / "ExecutionIntent.json").read_bytes(), type=ExecutionIntent
-    )
-    placed = []
-    for n in range(8):
-        intent = msgspec.structs.replace(golden, intent_id=f"intent-{n}")
-        order = WorkingOrder(
-            intent=intent,
-            plan=plan(),
-            partition=3 if n < 6 else 4,
-            placed_at=datetime.now(UTC),
-            owner="replica-a",
-        )
+    placed = [_order(f"intent-{n}", 3 if n < 6 else 4) for n in range(8)]
+    for order in placed:
         await store.put(order)
-        placed.append(order)
     await store.delete(placed[0])
     wanted = {o.intent.intent_id for o in placed[1:6]}
     for _ in range(READS // AT_ONCE):
@@ -145,19 +148,7 @@ async def test_a_finished_orders_record_leaves_no_delete_marker(
 ) -> None:
     kv = await open_bucket(js, topology.bucket("KVREAD_DONE"))
     store = WorkingOrderStore(kv)
-    golden = msgspec.json.decode(
-        (GOLDEN / "ExecutionIntent.json").read_bytes(), type=ExecutionIntent
-    )
-    orders = [
-        WorkingOrder(
-            intent=msgspec.structs.replace(golden, intent_id=f"done-{n}"),
-            plan=plan(),
-            partition=5,
-            placed_at=datetime.now(UTC),
-            owner="replica-a",
-        )
-        for n in range(3)
-    ]
+    orders = [_order(f"done-{n}", 5) for n in range(3)]
     for order in orders:
         await store.put(order)
     for order in orders[:2]:
