@@ -18,7 +18,8 @@ from intentbus.ledger.accounting import (
     dec,
     fee_in_usd,
 )
-from intentbus.ledger.checks import AppliedFill, check_result
+from intentbus.ledger.checks import check_result
+from intentbus.ledger.storage import AppliedFill
 from intentbus.schemas import ActionType, Direction, ExecutionResult, ExecutionStatus, Side
 
 D = Decimal

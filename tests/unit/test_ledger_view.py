@@ -201,3 +201,43 @@ async def test_a_batch_loads_held_positions_from_memory_and_writes_its_sequence_
         await tx.advance_seq("fills", 2)  # never lowered
     assert await store.applied_seq("fills") == 4
     await _same_as_store(view, store, ("p1",))
+
+
+async def test_a_held_position_spares_the_working_order_statements_only_when_it_has_none(
+    store: LedgerStore,
+) -> None:
+    counting = _CountingStore(store)
+    view = PositionView(cast(LedgerStore, counting))
+    await open_position(view, open_request())  # held from here on, with no working order
+    counting.calls.clear()
+    # i1 never rested: its fill and result need no working-order statement at all.
+    await apply_messages(view, apply_fill_message, [(encode(fill(1)), 1)])
+    done = result("i1", fill_count=1, filled_size=1.0, last_fill_seq=1)
+    await apply_messages(view, apply_results_message, [(encode(done), 1)])
+    assert counting.calls["working"] == 0
+    assert counting.calls["remove_working"] == 0
+    # i2 rests: its fill updates the order and its result removes it, as before.
+    await apply_messages(view, apply_results_message, [(encode(working("i2")), 2)])
+    await apply_messages(view, apply_fill_message, [(encode(fill(2, intent="i2")), 2)])
+    held = await view.get("p1")
+    assert held is not None
+    assert [(o.intent_id, o.filled) for o in held[1]] == [("i2", Decimal(1))]
+    i2_done = result("i2", fill_count=1, filled_size=1.0, last_fill_seq=2)
+    await apply_messages(view, apply_results_message, [(encode(i2_done), 3)])
+    assert counting.calls["remove_working"] == 1
+    assert await store.working_orders("p1") == []
+    await _same_as_store(view, store, ("p1",))
+
+
+async def test_a_position_not_held_reads_its_working_order_from_the_store(
+    store: LedgerStore,
+) -> None:
+    await open_position(PositionView(store), open_request())
+    await apply_messages(PositionView(store), apply_results_message, [(encode(working()), 1)])
+    view = PositionView(store)  # a fresh view (a restart): p1 is not held
+    await apply_messages(view, apply_fill_message, [(encode(fill(1)), 1)])
+    assert [o.filled for o in await store.working_orders("p1")] == [Decimal(1)]
+    done = result("i1", fill_count=1, filled_size=1.0, last_fill_seq=1)
+    outcomes = await apply_messages(view, apply_results_message, [(encode(done), 2)])
+    assert isinstance(outcomes[0], Applied)
+    assert await store.working_orders("p1") == []

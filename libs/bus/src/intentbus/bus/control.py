@@ -73,12 +73,15 @@ class HaltView:
 
     def effective(self, venue: str, book: str) -> HaltSwitch | None:
         """Return the most restrictive non-active switch covering ``venue``/``book``."""
-        found = [self.switches.get(key) for key in covering_keys(venue, book)]
-        worst = max(
-            (s for s in found if s is not None and s.mode is not HaltMode.ACTIVE),
-            key=lambda s: s.mode.rank,
-            default=None,
-        )
+        if not self.switches:  # asked for every intent: none set is the common case
+            return None
+        worst: HaltSwitch | None = None
+        for key in covering_keys(venue, book):
+            switch = self.switches.get(key)
+            if switch is None or switch.mode is HaltMode.ACTIVE:
+                continue
+            if worst is None or switch.mode.rank > worst.mode.rank:
+                worst = switch
         return worst
 
     def stopping(self, venue: str, book: str, action: ActionType) -> HaltSwitch | None:

@@ -14,19 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from intentbus.ledger.accounting import ACCOUNTING, ZERO, dec
+from intentbus.ledger.storage import AppliedFill
 from intentbus.schemas import ExecutionResult
 
 RELATIVE_TOLERANCE = Decimal("1e-9")
-
-
-@dataclass(frozen=True, kw_only=True)
-class AppliedFill:
-    """Say what the ledger applied for one fill (the part a result is checked against)."""
-
-    fill_id: str
-    fills_seq: int
-    size: Decimal
-    fee_usd: Decimal
 
 
 @dataclass(frozen=True, kw_only=True)

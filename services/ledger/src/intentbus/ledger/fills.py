@@ -85,7 +85,7 @@ async def apply_fill_message(tx: LedgerTransaction, data: bytes, seq: int) -> Ou
         await tx.flag_mismatch(summary.result_id, problem)
         notes.append(problem)
         log.warning("result %s mismatch: %s", summary.result_id, problem)
-    working = await tx.working(fill.intent_id)
+    working = await tx.working(fill.intent_id, fill.position_id)
     if working is not None:
         await tx.save_working(replace(working, filled=working.filled + trade.size))
     new = replace(

@@ -25,8 +25,8 @@ import msgspec
 
 from intentbus.ledger.accounting import ZERO, InvalidFill, check_identity, dec, later
 from intentbus.ledger.applier import Applied, Duplicate, Outcome, Rejected, Waiting
-from intentbus.ledger.checks import AppliedFill, check_result, totals
-from intentbus.ledger.storage import LedgerTransaction, ResultSummary, WorkingOrder
+from intentbus.ledger.checks import check_result, totals
+from intentbus.ledger.storage import AppliedFill, LedgerTransaction, ResultSummary, WorkingOrder
 from intentbus.schemas import (
     CLOSING_ACTIONS,
     ExecutionResult,
@@ -93,7 +93,7 @@ async def _apply_update(tx: LedgerTransaction, update: OrderUpdate, seq: int) ->
         )  # fmt: skip
     except InvalidFill as exc:
         return Rejected(str(exc))
-    existing = await tx.working(update.intent_id)
+    existing = await tx.working(update.intent_id, update.position_id)
     if existing is not None and existing.update_id == update.update_id:
         return Duplicate(update.update_id)
     filled = totals(await _applied(tx, update.intent_id)).size
@@ -116,10 +116,7 @@ async def _apply_update(tx: LedgerTransaction, update: OrderUpdate, seq: int) ->
 
 
 async def _applied(tx: LedgerTransaction, intent_id: str) -> list[AppliedFill]:
-    return [
-        AppliedFill(fill_id=f.fill_id, fills_seq=f.fills_seq, size=f.size, fee_usd=f.fee_usd)
-        for f in await tx.fills_of_intent(intent_id)
-    ]
+    return await tx.fills_of_intent(intent_id)
 
 
 async def _apply_result(
@@ -136,7 +133,7 @@ async def _apply_result(
         except InvalidFill as exc:
             return Rejected(str(exc))
     check = check_result(result, await _applied(tx, result.intent_id))
-    await tx.remove_working(result.intent_id)
+    await tx.remove_working(result.intent_id, result.position_id)
     closes = False
     if state is None:
         notes.append(NOTE_UNKNOWN_POSITION)

@@ -34,7 +34,13 @@ from intentbus.ledger.rows import (
     working_record,
     working_row,
 )
-from intentbus.ledger.storage import FillRecord, ResultSummary, StreamKind, WorkingOrder
+from intentbus.ledger.storage import (
+    AppliedFill,
+    FillRecord,
+    ResultSummary,
+    StreamKind,
+    WorkingOrder,
+)
 
 
 class Runner(Protocol):
@@ -108,7 +114,8 @@ def statements(d: Dialect) -> Statements:
         "AND token_contract = ? AND NOT closed",
         "fill": f"SELECT {FILL_COLUMNS} FROM applied_fills WHERE fill_id = ?",
         "record_fill": f"INSERT INTO applied_fills ({FILL_COLUMNS}) VALUES ({marks(FILL_COLUMNS)})",
-        "fills_of_intent": f"SELECT {FILL_COLUMNS} FROM applied_fills WHERE intent_id = ? "
+        "fills_of_intent": "SELECT fill_id, fills_seq, size, fee_usd FROM applied_fills "
+        "WHERE intent_id = ? "
         "ORDER BY fills_seq",
         "size_as_of": "SELECT size_after FROM applied_fills WHERE position_id = ? "
         "AND fills_seq <= ? ORDER BY fills_seq DESC LIMIT 1",
@@ -173,10 +180,11 @@ class SqlTransaction:
         """Store an applied fill; a second insert of one fill id fails (primary key)."""
         await self._run.run(self._sql.record_fill, self._encode(fill_row(record)))
 
-    async def fills_of_intent(self, intent_id: str) -> list[FillRecord]:
-        """Return an intent's applied fills in stream order."""
+    async def fills_of_intent(self, intent_id: str) -> list[AppliedFill]:
+        """Return what was applied of an intent's fills, in stream order."""
         return [
-            fill_record(r) for r in await self._run.all(self._sql.fills_of_intent, (intent_id,))
+            AppliedFill(fill_id=r[0], fills_seq=r[1], size=Decimal(r[2]), fee_usd=Decimal(r[3]))
+            for r in await self._run.all(self._sql.fills_of_intent, (intent_id,))
         ]
 
     async def size_as_of(self, position_id: str, fills_seq: int) -> Decimal:
@@ -206,8 +214,8 @@ class SqlTransaction:
         notes = json.dumps([*found.notes, problem])
         await self._run.run(self._sql.flag, self._encode((True, notes, result_id)))
 
-    async def working(self, intent_id: str) -> WorkingOrder | None:
-        """Return an intent's working order."""
+    async def working(self, intent_id: str, position_id: str = "") -> WorkingOrder | None:
+        """Return an intent's working order (``position_id`` is not needed here)."""
         row = await self._run.one(self._sql.working, (intent_id,))
         return None if row is None else working_record(row)
 
@@ -215,8 +223,8 @@ class SqlTransaction:
         """Insert or replace an intent's working order."""
         await self._run.run(self._sql.save_working, self._encode(working_row(order)))
 
-    async def remove_working(self, intent_id: str) -> None:
-        """Forget an intent's working order."""
+    async def remove_working(self, intent_id: str, position_id: str = "") -> None:
+        """Forget an intent's working order (``position_id`` is not needed here)."""
         await self._run.run(self._sql.remove_working, (intent_id,))
 
     async def working_of(self, position_id: str | None) -> list[WorkingOrder]:

@@ -20,6 +20,16 @@ from intentbus.schemas import Direction, Side
 StreamKind = Literal["results", "fills"]
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppliedFill:
+    """Say what the ledger applied for one fill (the part a result is checked against)."""
+
+    fill_id: str
+    fills_seq: int
+    size: Decimal
+    fee_usd: Decimal
+
+
 class LedgerConfigError(RuntimeError):
     """Raise when the database does not belong to this topology or this ledger version."""
 
@@ -124,8 +134,8 @@ class LedgerTransaction(Protocol):
     async def record_fill(self, record: FillRecord) -> None:
         """Store an applied fill (a second record of one fill id fails)."""
 
-    async def fills_of_intent(self, intent_id: str) -> list[FillRecord]:
-        """Return the applied fills of an intent, in ``FILLS`` order."""
+    async def fills_of_intent(self, intent_id: str) -> list[AppliedFill]:
+        """Return what was applied of an intent's fills, in ``FILLS`` order."""
 
     async def size_as_of(self, position_id: str, fills_seq: int) -> Decimal:
         """Return the position's size right after its last fill at or before ``fills_seq``."""
@@ -139,14 +149,14 @@ class LedgerTransaction(Protocol):
     async def flag_mismatch(self, result_id: str, problem: str) -> None:
         """Mark a stored result as disagreeing with the fills, adding ``problem``."""
 
-    async def working(self, intent_id: str) -> WorkingOrder | None:
-        """Return an intent's working order."""
+    async def working(self, intent_id: str, position_id: str = "") -> WorkingOrder | None:
+        """Return an intent's working order (``position_id``, when known, may spare a read)."""
 
     async def save_working(self, order: WorkingOrder) -> None:
         """Insert or replace an intent's working order."""
 
-    async def remove_working(self, intent_id: str) -> None:
-        """Forget an intent's working order (if any)."""
+    async def remove_working(self, intent_id: str, position_id: str = "") -> None:
+        """Forget an intent's working order, if any (``position_id``: as for :meth:`working`)."""
 
     async def working_of(self, position_id: str) -> list[WorkingOrder]:
         """Return a position's working orders."""

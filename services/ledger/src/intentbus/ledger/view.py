@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from intentbus.ledger.accounting import PositionState
 from intentbus.ledger.storage import (
+    AppliedFill,
     FillRecord,
     LedgerStore,
     LedgerTransaction,
@@ -99,6 +100,15 @@ class PositionView:
             committed = await tx.applied_seq(stream)
             self._seqs.setdefault(stream, committed)
         return committed
+
+    def has_no_order(self, position_id: str, intent_id: str) -> bool:
+        """Say whether memory knows, as committed, that the intent has no working order.
+
+        Only a held position's orders are known, and all of them are (loaded with it,
+        then kept by every commit); ``position_id`` is the intent's position ("": unknown).
+        """
+        held = self._held.get(position_id) if position_id else None
+        return held is not None and intent_id not in held.orders
 
     def position_of(self, intent_id: str) -> str | None:
         """Return the position of a working order held in memory."""
@@ -219,7 +229,7 @@ class _Recording:
     async def record_fill(self, record: FillRecord) -> None:
         await self._tx.record_fill(record)
 
-    async def fills_of_intent(self, intent_id: str) -> list[FillRecord]:
+    async def fills_of_intent(self, intent_id: str) -> list[AppliedFill]:
         return await self._tx.fills_of_intent(intent_id)
 
     async def size_as_of(self, position_id: str, fills_seq: int) -> Decimal:
@@ -234,7 +244,12 @@ class _Recording:
     async def flag_mismatch(self, result_id: str, problem: str) -> None:
         await self._tx.flag_mismatch(result_id, problem)
 
-    async def working(self, intent_id: str) -> WorkingOrder | None:
+    async def working(self, intent_id: str, position_id: str = "") -> WorkingOrder | None:
+        written = self.orders.get(intent_id)
+        if written is not None:
+            return written[1]
+        if self._view.has_no_order(position_id, intent_id):
+            return None
         return await self._tx.working(intent_id)
 
     async def save_working(self, order: WorkingOrder) -> None:
@@ -243,18 +258,20 @@ class _Recording:
         self.orders.pop(order.intent_id, None)  # keep the order of writes
         self.orders[order.intent_id] = (order.position_id, order)
 
-    async def remove_working(self, intent_id: str) -> None:
-        position_id = self._position_of(intent_id)
-        if position_id is None and self._view.loading():
+    async def remove_working(self, intent_id: str, position_id: str = "") -> None:
+        if intent_id not in self.orders and self._view.has_no_order(position_id, intent_id):
+            return  # nothing to delete: the statement is spared
+        of = self._position_of(intent_id)
+        if of is None and self._view.loading():
             # An order of a position being loaded right now: find it, or that load could
             # keep the order this transaction removes.
             found = await self._tx.working(intent_id)
-            position_id = found.position_id if found else None
+            of = found.position_id if found else None
         await self._tx.remove_working(intent_id)
-        if position_id is not None:
-            self.touched.add(position_id)
+        if of is not None:
+            self.touched.add(of)
             self.orders.pop(intent_id, None)
-            self.orders[intent_id] = (position_id, None)
+            self.orders[intent_id] = (of, None)
 
     def _position_of(self, intent_id: str) -> str | None:
         written = self.orders.get(intent_id)
