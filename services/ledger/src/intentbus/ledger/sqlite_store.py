@@ -6,21 +6,16 @@ returns, and the consumers acknowledge messages only after that. Each transactio
 as TEXT (``str(Decimal)``), so they come back exactly. The schema is in
 :mod:`intentbus.ledger.sqlite_schema`; the statements in :mod:`intentbus.ledger.sql`.
 
-The interface is asynchronous, but SQLite's calls are quick and run inline, and so does
-the ``COMMIT`` while the disk is quick: handing a quick fsync to a worker thread costs
-the service more CPU than it waits (the thread's wake-ups, the GIL's hand-overs). A
-``COMMIT`` slower than ``slow_commit_s`` (a slow disk) sends the next
-:data:`THREADED_COMMITS` to a worker thread, so the service goes on fetching and
-answering reads meanwhile; then inline is tried again. One transaction at a time holds
-the connection (a lock); a read during a threaded ``COMMIT`` waits for it on SQLite's
-own connection mutex.
+The interface is asynchronous, but SQLite's calls are quick and run inline, except the
+``COMMIT``, which waits for the disk: it runs in a worker thread, so the service goes on
+fetching and decoding meanwhile. One transaction at a time holds the connection (a
+lock); a read during a ``COMMIT`` waits for it on SQLite's own connection mutex.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,8 +29,6 @@ from intentbus.ledger.sql import Dialect, SqlTransaction, statements
 from intentbus.ledger.sqlite_schema import prepare, read_registrations
 from intentbus.ledger.writer_claim import FileClaim
 
-SLOW_COMMIT_S = 0.002  # an inline COMMIT slower than this sends the next ones to a thread
-THREADED_COMMITS = 200
 SQLITE = Dialect(mark="?", greatest="MAX", lock="", encode=as_text)
 _SQL = statements(SQLITE)
 
@@ -63,14 +56,9 @@ class SqliteRunner:
 class SqliteStore(StoreReads):
     """Keep the ledger in one SQLite file."""
 
-    def __init__(
-        self, path: Path | str, *, read_only: bool = False, slow_commit_s: float = SLOW_COMMIT_S
-    ) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self.slow_commit_s = slow_commit_s
-        self.threaded_commits = 0  # COMMITs run in a worker thread so far
-        self._threaded_left = 0
         self._db: sqlite3.Connection | None = None
         self._writing = asyncio.Lock()
         self._claim = FileClaim(self.path)
@@ -137,19 +125,7 @@ class SqliteStore(StoreReads):
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            await self._commit(db)
-
-    async def _commit(self, db: sqlite3.Connection) -> None:
-        """Run ``COMMIT`` inline while the disk is quick, else in a worker thread a while."""
-        if self._threaded_left > 0:
-            self._threaded_left -= 1
-            self.threaded_commits += 1
-            await asyncio.to_thread(db.execute, "COMMIT")
-            return
-        started = time.perf_counter()
-        db.execute("COMMIT")
-        if time.perf_counter() - started > self.slow_commit_s:
-            self._threaded_left = THREADED_COMMITS
+            await asyncio.to_thread(db.execute, "COMMIT")  # the fsync: off the event loop
 
     def _reader(self) -> SqlTransaction:
         return SqlTransaction(SqliteRunner(self._conn), SQLITE, _SQL, locking=False)
