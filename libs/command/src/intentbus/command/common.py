@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -123,8 +124,33 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; turn Ctrl-C and a refused permission into a clean exit."""
+# A young-generation collection every 10,000 allocations instead of 700 (see tune_gc).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector's cost per message small in a long-running service.
+
+    Everything made at start-up (modules, classes, the CLI) is frozen: no collection walks
+    it again. A service allocates hundreds of container objects per message (tasks,
+    futures, messages), so with the default threshold of 700 the collector ran hundreds
+    of times a second, and the executor spent 7-8% of its CPU in it at full load
+    (py-spy, native frames); at 10,000 it is not seen. Cyclic garbage lives a little
+    longer: the services' peak RSS is part of ``just bench``.
+    """
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
+
+
+def run(coro: Coroutine[Any, Any, T], *, service: bool = False) -> T:
+    """Run a command's coroutine; turn Ctrl-C and a refused permission into a clean exit.
+
+    ``service``: a long-running service (executor, ledger, venue, PM); its collector is
+    tuned first (:func:`tune_gc`).
+    """
+    if service:
+        tune_gc()
     try:
         # uvloop cuts nats-py's per-message overhead by ~40% (see the NATS notes).
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:

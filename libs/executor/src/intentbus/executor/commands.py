@@ -61,7 +61,7 @@ def executor(
     except (UnknownVenue, InvalidOption, ValueError) as exc:
         raise fail(str(exc)) from None
     start_metrics("intentbus-executor", metrics_port)
-    run(_serve(venue_executor, book, nats_url, namespace, caps))
+    run(_serve(venue_executor, book, nats_url, namespace, caps), service=True)
 
 
 async def _serve(

@@ -104,7 +104,7 @@ def ledger(
     except (InvalidSubjectToken, OSError) as exc:
         raise fail(str(exc)) from None
     start_metrics("intentbus-ledger", metrics_port)
-    run(_run_ledger(service))
+    run(_run_ledger(service), service=True)
 
 
 async def _run_ledger(service: LedgerService) -> None:

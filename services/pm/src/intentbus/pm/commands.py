@@ -72,7 +72,7 @@ def pm(
         )
     except InvalidSubjectToken as exc:
         raise fail(str(exc)) from None
-    run(_run_pm(service))
+    run(_run_pm(service), service=True)
 
 
 async def _run_pm(service: PMService) -> None:
@@ -196,7 +196,10 @@ def feed(
             source = HyperliquidCandleSource(hyperliquid, venue=venue or "hyperliquid")
         except (SourceError, InvalidSubjectToken) as exc:
             raise fail(str(exc)) from None
-        run(_follow_venue(source, symbol, frame, poll, backfill, nats_url, namespace))
+        run(
+            _follow_venue(source, symbol, frame, poll, backfill, nats_url, namespace),
+            service=True,
+        )
         return
     candles = _candles(file, synthetic, seed, venue or "paper", symbol, timeframe, limit)
     run(_run_feed(candles, pace, lockstep, nats_url, namespace))

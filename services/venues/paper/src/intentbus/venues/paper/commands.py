@@ -57,7 +57,7 @@ def paper_venue(
     except (InvalidOption, ValueError) as exc:
         raise fail(str(exc)) from None
     start_metrics("intentbus-paper-venue", metrics_port)
-    run(_serve(config, nats_url, namespace))
+    run(_serve(config, nats_url, namespace), service=True)
 
 
 async def _serve(config: PaperConfig, nats_url: str | None, namespace: str) -> None:
