@@ -69,7 +69,7 @@ def make_config(args: argparse.Namespace) -> BenchConfig:
     if args.quick:
         cfg = dataclasses.replace(
             cfg, warmup_s=0.5, measure_s=1.5, raw_max_count=5_000, pipeline_max_count=1_500,
-            idle_s=1.0, drain_timeout_s=20.0, whatif_intents=10_000,
+            idle_s=1.0, drain_timeout_s=20.0, whatif_intents=10_000, max_runs=1,
         )  # fmt: skip
     if args.profile:
         cfg = dataclasses.replace(cfg, profile=True)

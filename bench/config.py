@@ -16,6 +16,7 @@ class BenchConfig:
     max_pending: int = 256
     raw_max_count: int = 20_000
     pipeline_max_count: int = 4_000
+    max_runs: int = 3  # max-throughput runs per stage; the median is reported
     pipeline_positions: int = 32
     drain_timeout_s: float = 45.0
     idle_s: float = 2.0

@@ -30,6 +30,19 @@ def num(value: float | None, digits: int = 2, suffix: str = "") -> str:
     return f"{value:.{digits}f}{suffix}"
 
 
+def max_runs(stage: dict[str, Any]) -> str:
+    """Return a stage's max-throughput runs, each rate in the order run ("-": none)."""
+    runs = (stage.get("max") or {}).get("runs") or []
+    return " / ".join(num(rate) for rate in runs) or "-"
+
+
+def max_label(raw: dict[str, Any], pipe: dict[str, Any]) -> str:
+    """Name the max-throughput row: how many runs its median is of, when more than one."""
+    counts = {len((stage.get("max") or {}).get("runs") or []) for stage in (raw, pipe)}
+    count = max(counts)
+    return "max throughput, msg/s" + (f" (median of {count} runs)" if count > 1 else "")
+
+
 def overload_note(load: dict[str, Any] | None) -> str:
     """Say how a load fell short of its offered rate, or return an empty string."""
     if not load:
@@ -92,13 +105,14 @@ def bus_table(doc: dict[str, Any]) -> Table:
     verdicts = _verdicts(doc)
     max_row = verdicts[TARGETS["pipeline_max_ratio"].label]
     table.add_row(
-        "max throughput, msg/s",
+        max_label(raw, pipe),
         num((raw.get("max") or {}).get("rate")),
         num((pipe.get("max") or {}).get("rate")),
         num(doc["ratios"]["pipeline_max_ratio"], suffix="x"),
         max_row["target"],
         VERDICT_STYLE[max_row["verdict"]],
     )
+    table.add_row("max throughput, each run", max_runs(raw), max_runs(pipe), "", "", "")
     p99_row = verdicts[TARGETS["pipeline_p99_ratio_1000"].label]
     pipe_loads = {load["offered_rate"]: load for load in pipe.get("loads", [])}
     for base in raw.get("loads", []):
@@ -212,7 +226,9 @@ def realistic_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
             for field, name in FILL_FIELDS:
                 rows.append((f"tick to trade {name} at {rate}, ms", num(trade[field])))
     top = stage.get("max") or {}
-    rows.append(("max throughput, msg/s", num(top.get("rate"))))
+    rows.append((max_label(stage, {}), num(top.get("rate"))))
+    if len(top.get("runs") or []) > 1:
+        rows.append(("max throughput, each run", max_runs(stage)))
     statuses = stage.get("result_statuses") or {}
     rows.append(("final results", ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items()))))
     if stage.get("error"):

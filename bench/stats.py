@@ -205,12 +205,17 @@ class LoadFigures:
 
 @dataclass(frozen=True)
 class MaxFigures:
-    """Give the outcome of a run published as fast as the publisher allows."""
+    """Give the outcome of runs published as fast as the publisher allows.
+
+    With several runs: ``rate`` and ``latency`` are the median run's (by rate), ``runs``
+    every run's rate in the order run, ``sent`` and ``completed`` the totals.
+    """
 
     sent: int
     completed: int
     rate: float
     latency: LatencySummary
+    runs: tuple[float, ...] = ()
 
 
 def analyse_load(
@@ -252,11 +257,33 @@ def analyse_load(
 
 def analyse_max(sent: int, pairs: Sequence[tuple[int, int]]) -> MaxFigures:
     """Summarise an unpaced run: steady-state completion rate and latency."""
+    rate = completion_rate([done for _, done in pairs])
     return MaxFigures(
         sent=sent,
         completed=len(pairs),
-        rate=completion_rate([done for _, done in pairs]),
+        rate=rate,
         latency=summarise_ns(latencies_ns(pairs)),
+        runs=(rate,),
+    )
+
+
+def median_max(runs: Sequence[MaxFigures]) -> MaxFigures:
+    """Combine unpaced runs: the median run's rate and latency, every rate, the totals.
+
+    One run on a shared 2-core machine varies by 20% and more; the median of an odd
+    number of runs is a figure a single slow or fast run does not move. A run with no
+    rate (NaN) sorts as the slowest.
+    """
+    if not runs:
+        raise ValueError("no max-throughput run to combine")
+    by_rate = sorted(runs, key=lambda run: -math.inf if math.isnan(run.rate) else run.rate)
+    middle = by_rate[(len(by_rate) - 1) // 2]
+    return MaxFigures(
+        sent=sum(run.sent for run in runs),
+        completed=sum(run.completed for run in runs),
+        rate=middle.rate,
+        latency=middle.latency,
+        runs=tuple(rate for run in runs for rate in run.runs),
     )
 
 

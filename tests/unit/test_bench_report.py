@@ -158,6 +158,24 @@ def test_readme_section_replaces_only_the_marked_text() -> None:
     assert replace_section(updated, section) == updated
 
 
+def test_the_max_row_names_its_median_and_each_run_is_shown() -> None:
+    doc = _doc()
+    assert "| max throughput (msg/s) | 10,000 | 6,000 |" in render_section(doc, "")
+    for name, rates in (
+        ("raw", (9_000.0, 10_000.0, 12_000.0)),
+        ("pipeline", (6_000.0, 5_500.0, 7_000.0)),
+    ):
+        stage = doc[name]
+        assert isinstance(stage, dict)
+        stage["max"]["runs"] = list(rates)
+    section = render_section(doc, "")
+    assert "| max throughput (msg/s) (median of 3 runs) | 10,000 | 6,000 | 0.60x |" in section
+    assert (
+        "| max throughput, each run (msg/s) | 9,000 / 10,000 / 12,000 | 6,000 / 5,500 / 7,000 |"
+        in section
+    )
+
+
 def test_readme_section_is_appended_when_markers_are_absent() -> None:
     updated = replace_section("# intentbus\n", f"{BEGIN}\nx\n{END}")
     assert updated == f"# intentbus\n\n{BEGIN}\nx\n{END}\n"

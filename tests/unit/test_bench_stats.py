@@ -7,12 +7,14 @@ import math
 import pytest
 
 from bench.stats import (
+    MaxFigures,
     Target,
     after_warmup,
     analyse_load,
     analyse_max,
     completion_rate,
     fills_after_warmup,
+    median_max,
     percentile,
     ratio,
     summarise_ns,
@@ -121,6 +123,30 @@ def test_analyse_max_measures_steady_state_rate() -> None:
     assert figures.completed == 100
     assert figures.rate == pytest.approx(1000.0)
     assert figures.latency.max_ms == 100.0
+
+
+def _run(rate_per_ms: int, count: int = 100) -> MaxFigures:
+    """Return a max run completing ``rate_per_ms`` messages per millisecond."""
+    return analyse_max(count, [(0, MS + n * MS // rate_per_ms) for n in range(count)])
+
+
+def test_max_runs_report_the_median_run_and_every_rate() -> None:
+    runs = [_run(2), _run(1), _run(4)]  # 2,000, 1,000 and 4,000/s, in the order run
+    combined = median_max(runs)
+    assert combined.rate == pytest.approx(2_000.0)
+    assert combined.latency == runs[0].latency  # the median run's, not a mix
+    assert combined.runs == pytest.approx((2_000.0, 1_000.0, 4_000.0))
+    assert (combined.sent, combined.completed) == (300, 300)
+
+
+def test_a_max_run_without_a_rate_counts_as_the_slowest() -> None:
+    empty = analyse_max(100, [])
+    assert math.isnan(empty.rate)
+    combined = median_max([_run(4), empty, _run(2)])
+    assert combined.rate == pytest.approx(2_000.0)
+    assert (combined.sent, combined.completed) == (300, 200)
+    with pytest.raises(ValueError, match="no max-throughput run"):
+        median_max([])
 
 
 def test_fills_count_in_the_window_of_their_intent() -> None:
