@@ -45,7 +45,7 @@ def bus_rows(doc: dict[str, Any]) -> list[str]:
         _row("Figure", "Raw baseline", "Pipeline", "Pipeline / raw", "Target", "Verdict"),
         _row("---", "---:", "---:", "---:", "---:", "---"),
         _row(
-            max_label(raw, pipe).replace(", msg/s", " (msg/s)"),
+            max_label(raw, pipe, unit=" (msg/s)"),
             num((raw.get("max") or {}).get("rate")),
             num((pipe.get("max") or {}).get("rate")),
             num(ratios["pipeline_max_ratio"], suffix="x"),

@@ -36,11 +36,10 @@ def max_runs(stage: dict[str, Any]) -> str:
     return " / ".join(num(rate) for rate in runs) or "-"
 
 
-def max_label(raw: dict[str, Any], pipe: dict[str, Any]) -> str:
+def max_label(*stages: dict[str, Any], unit: str = ", msg/s") -> str:
     """Name the max-throughput row: how many runs its median is of, when more than one."""
-    counts = {len((stage.get("max") or {}).get("runs") or []) for stage in (raw, pipe)}
-    count = max(counts)
-    return "max throughput, msg/s" + (f" (median of {count} runs)" if count > 1 else "")
+    count = max(len((stage.get("max") or {}).get("runs") or []) for stage in stages)
+    return f"max throughput{unit}" + (f" (median of {count} runs)" if count > 1 else "")
 
 
 def overload_note(load: dict[str, Any] | None) -> str:
@@ -226,7 +225,7 @@ def realistic_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
             for field, name in FILL_FIELDS:
                 rows.append((f"tick to trade {name} at {rate}, ms", num(trade[field])))
     top = stage.get("max") or {}
-    rows.append((max_label(stage, {}), num(top.get("rate"))))
+    rows.append((max_label(stage), num(top.get("rate"))))
     if len(top.get("runs") or []) > 1:
         rows.append(("max throughput, each run", max_runs(stage)))
     statuses = stage.get("result_statuses") or {}

@@ -244,13 +244,20 @@ class _Recording:
     async def flag_mismatch(self, result_id: str, problem: str) -> None:
         await self._tx.flag_mismatch(result_id, problem)
 
-    async def working(self, intent_id: str, position_id: str = "") -> WorkingOrder | None:
+    def _known(self, intent_id: str, position_id: str) -> tuple[bool, WorkingOrder | None]:
+        """Return (True, the intent's working order or None) when no read is needed.
+
+        Known when this transaction wrote or removed it, or when memory holds the
+        intent's position without it.
+        """
         written = self.orders.get(intent_id)
         if written is not None:
-            return written[1]
-        if self._view.has_no_order(position_id, intent_id):
-            return None
-        return await self._tx.working(intent_id)
+            return True, written[1]
+        return self._view.has_no_order(position_id, intent_id), None
+
+    async def working(self, intent_id: str, position_id: str = "") -> WorkingOrder | None:
+        known, order = self._known(intent_id, position_id)
+        return order if known else await self._tx.working(intent_id)
 
     async def save_working(self, order: WorkingOrder) -> None:
         await self._tx.save_working(order)
@@ -259,7 +266,8 @@ class _Recording:
         self.orders[order.intent_id] = (order.position_id, order)
 
     async def remove_working(self, intent_id: str, position_id: str = "") -> None:
-        if intent_id not in self.orders and self._view.has_no_order(position_id, intent_id):
+        known, order = self._known(intent_id, position_id)
+        if known and order is None:
             return  # nothing to delete: the statement is spared
         of = self._position_of(intent_id)
         if of is None and self._view.loading():
