@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NoStreamResponseError
@@ -25,6 +27,8 @@ from intentbus.bus import (
     ensure_stream,
     provision,
 )
+from intentbus.bus import consumer as consumer_module
+from intentbus.bus.pulls import pull
 from intentbus.bus.streams import StreamSpec
 from intentbus.schemas import DeadLetter, ExecutionIntent, build_intent, decode, encode
 from intentbus.testing import wait_for
@@ -215,6 +219,24 @@ async def test_handler_crash_is_retried_then_dead_lettered(
     assert calls == consumer_spec.max_deliver
 
 
+def _keyed(
+    js: JetStreamContext,
+    topology: Topology,
+    handle: Callable[[ExecutionIntent, Msg], Awaitable[Disposition]],
+    batch: int,
+) -> MessageConsumer[ExecutionIntent]:
+    """Return a consumer of the test's intents, one lane per position."""
+    return MessageConsumer(
+        js,
+        topology,
+        _spec(topology),
+        ExecutionIntent,
+        handle,
+        key_of=lambda intent: intent.position_id,
+        batch=batch,
+    )
+
+
 async def _value(value: T) -> T:
     return value
 
@@ -244,15 +266,7 @@ async def test_keyed_consumer_keeps_key_order_across_batches_without_a_batch_bar
         in_hand -= 1
         return Ack()
 
-    consumer = MessageConsumer(
-        js,
-        topology,
-        _spec(topology),
-        ExecutionIntent,
-        handle,
-        key_of=lambda intent: intent.position_id,
-        batch=8,
-    )
+    consumer = _keyed(js, topology, handle, batch=8)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     await wait_for(
@@ -266,6 +280,72 @@ async def test_keyed_consumer_keeps_key_order_across_batches_without_a_batch_bar
     assert max_in_hand <= 8
     info = await js.consumer_info(topology.intents_stream, "worker")
     assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+
+async def test_keyed_consumer_under_a_backlog_pulls_a_quarter_batch_at_a_time(
+    js: JetStreamContext, nc: Client, topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = Publisher(js, topology)
+    for _ in range(100):  # one key: its lane never runs out of work until the end
+        await publisher.intent(_intent(topology, 0))
+    asked: list[int] = []
+
+    async def counting_pull(
+        sub: JetStreamContext.PullSubscription, batch: int, timeout_s: float
+    ) -> list[Msg]:
+        asked.append(batch)
+        return await pull(sub, batch, timeout_s)
+
+    monkeypatch.setattr(consumer_module, "pull", counting_pull)
+
+    async def handle(intent: ExecutionIntent, msg: Msg) -> Disposition:
+        await nc.flush()  # a round trip, as a real handler waits for one
+        return Ack()
+
+    consumer = _keyed(js, topology, handle, batch=20)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await wait_for(lambda: _value(consumer.handled), until=lambda n: n == 100, what="100 handled")
+    stop.set()
+    await task
+    # one pull per settled message would ask for 1 (up to 100 pulls); a quarter: 5 or more
+    assert min(asked) >= 5, asked
+    assert consumer.pulls == len(asked) <= 100 // 5 + 3, asked
+    info = await js.consumer_info(topology.intents_stream, "worker")
+    assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+
+async def test_keyed_consumer_pulls_for_a_key_that_ran_out_of_work(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    publisher = Publisher(js, topology)
+    for _ in range(7):
+        await publisher.intent(_intent(topology, 0))
+    for _ in range(10):
+        await publisher.intent(_intent(topology, 1))
+    release_p0 = asyncio.Event()
+    handled = {"p0": 0, "p1": 0}
+
+    async def handle(intent: ExecutionIntent, msg: Msg) -> Disposition:
+        if intent.position_id == "p0":
+            await release_p0.wait()  # p0 holds 7 of the 8 in hand until p1 is done
+        handled[intent.position_id] += 1
+        if handled["p1"] == 10:
+            release_p0.set()
+        return Ack()
+
+    consumer = _keyed(
+        js, topology, handle, batch=8
+    )  # a pull waits for 2 free, or for a key with nothing left in hand
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await wait_for(
+        lambda: _value(dict(handled)),
+        until=lambda h: h == {"p0": 7, "p1": 10},
+        what="p1 handled one at a time while p0 waits, then p0",
+    )
+    stop.set()
+    await task
 
 
 async def test_before_batch_sees_a_whole_batch_before_its_first_message_is_handled(
