@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -288,13 +289,14 @@ async def test_keyed_consumer_under_a_backlog_pulls_a_quarter_batch_at_a_time(
     publisher = Publisher(js, topology)
     for _ in range(100):  # one key: its lane never runs out of work until the end
         await publisher.intent(_intent(topology, 0))
-    asked: list[int] = []
+    pulls: list[tuple[int, int]] = []  # (asked for, got)
 
     async def counting_pull(
         sub: JetStreamContext.PullSubscription, batch: int, timeout_s: float
     ) -> list[Msg]:
-        asked.append(batch)
-        return await pull(sub, batch, timeout_s)
+        msgs = await pull(sub, batch, timeout_s)
+        pulls.append((batch, len(msgs)))
+        return msgs
 
     monkeypatch.setattr(consumer_module, "pull", counting_pull)
 
@@ -308,41 +310,56 @@ async def test_keyed_consumer_under_a_backlog_pulls_a_quarter_batch_at_a_time(
     await wait_for(lambda: _value(consumer.handled), until=lambda n: n == 100, what="100 handled")
     stop.set()
     await task
-    # one pull per settled message would ask for 1 (up to 100 pulls); a quarter: 5 or more
-    assert min(asked) >= 5, asked
-    assert consumer.pulls == len(asked) <= 100 // 5 + 3, asked
+    # After a pull answered in full (more waiting), one pull per settled message would
+    # ask for 1 (up to 100 pulls); a quarter of the batch: 5 or more.
+    after_full = [now for before, now in itertools.pairwise(pulls) if before[1] == before[0]]
+    assert after_full, pulls
+    assert min(asked for asked, _ in after_full) >= 5, pulls
+    assert consumer.pulls == len(pulls)
+    assert sum(1 for _, got in pulls if got) <= 100 // 5 + 2, pulls
     info = await js.consumer_info(topology.intents_stream, "worker")
     assert (info.num_ack_pending, info.num_pending) == (0, 0)
 
 
-async def test_keyed_consumer_pulls_for_a_key_that_ran_out_of_work(
-    js: JetStreamContext, topology: Topology
+@pytest.mark.parametrize(
+    ("p1_first", "p1_count"),
+    [
+        (True, 10),  # a backlog: p1's lane runs out of work and a pull follows at once
+        (False, 3),  # p1's intents come while p0 stalls on an empty stream: no backlog
+    ],
+    ids=["key-out-of-work", "no-backlog"],
+)
+async def test_keyed_consumer_keeps_pulling_for_other_keys_while_one_key_stalls(
+    js: JetStreamContext, topology: Topology, p1_first: bool, p1_count: int
 ) -> None:
     publisher = Publisher(js, topology)
     for _ in range(7):
         await publisher.intent(_intent(topology, 0))
-    for _ in range(10):
+    for _ in range(p1_count if p1_first else 0):
         await publisher.intent(_intent(topology, 1))
-    release_p0 = asyncio.Event()
+    p0_stalled, release_p0 = asyncio.Event(), asyncio.Event()
     handled = {"p0": 0, "p1": 0}
 
     async def handle(intent: ExecutionIntent, msg: Msg) -> Disposition:
         if intent.position_id == "p0":
+            p0_stalled.set()
             await release_p0.wait()  # p0 holds 7 of the 8 in hand until p1 is done
         handled[intent.position_id] += 1
-        if handled["p1"] == 10:
+        if handled["p1"] == p1_count:
             release_p0.set()
         return Ack()
 
-    consumer = _keyed(
-        js, topology, handle, batch=8
-    )  # a pull waits for 2 free, or for a key with nothing left in hand
+    # a pull under a backlog waits for 2 free, or for a key with nothing left in hand
+    consumer = _keyed(js, topology, handle, batch=8)
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
+    await asyncio.wait_for(p0_stalled.wait(), timeout=10.0)
+    for _ in range(0 if p1_first else p1_count):
+        await publisher.intent(_intent(topology, 1))
     await wait_for(
         lambda: _value(dict(handled)),
-        until=lambda h: h == {"p0": 7, "p1": 10},
-        what="p1 handled one at a time while p0 waits, then p0",
+        until=lambda h: h == {"p0": 7, "p1": p1_count},
+        what="p1 fetched and handled while p0 waits, then p0",
     )
     stop.set()
     await task

@@ -68,10 +68,11 @@ class MessageConsumer(Generic[T]):
     Messages that share a key (``key_of``) are handled one after another in stream
     order; different keys run concurrently, and the next batch is fetched while earlier
     ones are still being handled (at most ``batch`` messages in hand at once), a key's
-    new messages queued behind its earlier ones. With messages in hand, the next pull
-    waits until a quarter of ``batch`` is free or a key has run out of work: under a
-    backlog every settle would otherwise cost a pull request of one message. Without
-    ``key_of`` each fetched batch is handled in order before the next fetch.
+    new messages queued behind its earlier ones. Under a backlog (the last pull was
+    answered in full) the next pull waits until a quarter of ``batch`` is free or a key
+    has run out of work: every settle would otherwise cost a pull request of one
+    message. Without ``key_of`` each fetched batch is handled in order before the next
+    fetch.
     """
 
     def __init__(
@@ -104,6 +105,7 @@ class MessageConsumer(Generic[T]):
         self._room = asyncio.Event()
         self._min_pull = max(1, batch // 4)
         self._idle_key = False  # a key's lane ran out of work since the last pull
+        self._backlog = False  # the last pull was answered in full: more is waiting
         self.pulls = 0
         self._observer = ConsumeObserver(spec)
 
@@ -122,7 +124,8 @@ class MessageConsumer(Generic[T]):
         try:
             while not stop.is_set():
                 room = self._batch - self._in_hand
-                if room <= 0 or (room < self._min_pull and not self._idle_key):
+                small = room < self._min_pull and self._backlog and not self._idle_key
+                if room <= 0 or small:
                     self._room.clear()  # keyed mode: wait until more is settled
                     await self._room.wait()
                     continue
@@ -130,6 +133,7 @@ class MessageConsumer(Generic[T]):
                 self.pulls += 1
                 try:
                     msgs = await pull(sub, room, self._fetch_timeout_s)
+                    self._backlog = len(msgs) >= room
                 except (NatsTimeoutError, TimeoutError):
                     continue
                 except ConnectionClosedError:
