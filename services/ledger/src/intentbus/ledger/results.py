@@ -26,7 +26,7 @@ import msgspec
 from intentbus.ledger.accounting import ZERO, InvalidFill, check_identity, dec, later
 from intentbus.ledger.applier import Applied, Duplicate, Outcome, Rejected, Waiting
 from intentbus.ledger.checks import check_result, totals
-from intentbus.ledger.storage import AppliedFill, LedgerTransaction, ResultSummary, WorkingOrder
+from intentbus.ledger.storage import LedgerTransaction, ResultSummary, WorkingOrder
 from intentbus.schemas import (
     CLOSING_ACTIONS,
     ExecutionResult,
@@ -96,7 +96,7 @@ async def _apply_update(tx: LedgerTransaction, update: OrderUpdate, seq: int) ->
     existing = await tx.working(update.intent_id, update.position_id)
     if existing is not None and existing.update_id == update.update_id:
         return Duplicate(update.update_id)
-    filled = totals(await _applied(tx, update.intent_id)).size
+    filled = totals(await tx.fills_of_intent(update.intent_id)).size
     await tx.save_working(
         WorkingOrder(
             intent_id=update.intent_id,
@@ -115,10 +115,6 @@ async def _apply_update(tx: LedgerTransaction, update: OrderUpdate, seq: int) ->
     return Applied(update.update_id)
 
 
-async def _applied(tx: LedgerTransaction, intent_id: str) -> list[AppliedFill]:
-    return await tx.fills_of_intent(intent_id)
-
-
 async def _apply_result(
     tx: LedgerTransaction, result: ExecutionResult, seq: int, data: bytes
 ) -> Outcome:
@@ -132,7 +128,7 @@ async def _apply_result(
             )  # fmt: skip
         except InvalidFill as exc:
             return Rejected(str(exc))
-    check = check_result(result, await _applied(tx, result.intent_id))
+    check = check_result(result, await tx.fills_of_intent(result.intent_id))
     await tx.remove_working(result.intent_id, result.position_id)
     closes = False
     if state is None:
